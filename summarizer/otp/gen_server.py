@@ -1,0 +1,375 @@
+"""GenServer: a process that keeps state and answers calls, casts and infos.
+
+Subclass it and implement the callbacks you need, as with ``use GenServer``::
+
+    class Stack(GenServer):
+        def init(self, elements):
+            return Ok(list(elements))
+
+        def handle_call(self, request, from_, state):
+            if request == "pop":
+                return Reply(state[0], state[1:])
+
+        def handle_cast(self, request, state):
+            _push, element = request
+            return NoReply([element, *state])
+
+    pid = Stack.start_link(["hello"], name="stack")
+    GenServer.call(pid, "pop")             # "hello"
+    GenServer.cast("stack", ("push", "world"))
+    GenServer.call("stack", "pop")         # "world"
+    GenServer.stop("stack")
+
+The server's state lives in its own thread and only the callbacks touch it:
+
+* ``init(arg)`` returns ``Ok(state)`` or ``Ok(state, continue_=term)``; ``start_link``
+  returns once ``init`` has. A continue runs ``handle_continue(term, state)``
+  before any message in the mailbox, even one sent during ``init``.
+* ``handle_call(request, from_, state)`` returns ``Reply(value, state)``,
+  ``NoReply(state)`` (answer later with ``GenServer.reply(from_, value)``) or
+  ``Stop(reason, state, reply=value)``.
+* ``handle_cast``, ``handle_info`` and ``handle_continue`` return
+  ``NoReply(state, continue_=None)`` or ``Stop(reason, state)``.
+* ``terminate(reason, state)`` runs when a callback raises (reason: the
+  exception) or returns ``Stop``, on ``GenServer.stop``, and on a shutdown from
+  the supervisor if the server traps exits (``Process.flag("trap_exit", True)``
+  in ``init``). It never runs on ``"kill"``.
+
+``call`` waits ``timeout`` seconds (default 5.0; None waits forever) and raises
+`CallTimeout`; the server keeps running and the late reply is dropped. A call
+to nothing raises `NoProcess`; a call whose server dies first raises
+`ExitError` with the server's reason. ``cast`` never fails, as in OTP: a cast to
+nothing is dropped (and reported to that server's ``lost_messages`` hook when
+the server is known but dead).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+from .child_spec import ChildSpec, validate_name
+from .errors import CallTimeout, ExitError, NoProcess, OtpError, StartError
+from .process import NORMAL_REASONS, Envelope, Pid, Proc, current, register, resolve, set_current
+
+__all__ = ["From", "GenServer", "NoReply", "Ok", "Reply", "Stop"]
+
+log = logging.getLogger("summarizer")
+S = TypeVar("S", bound="GenServer")
+_NOTHING: Any = object()
+
+
+@dataclass(slots=True)
+class Ok:
+    """Return from ``init``: the first state, and maybe a continue."""
+
+    state: Any
+    continue_: Any = None
+
+
+@dataclass(slots=True)
+class Reply:
+    """Return from ``handle_call``: answer ``value`` and keep ``state``."""
+
+    value: Any
+    state: Any
+    continue_: Any = None
+
+
+@dataclass(slots=True)
+class NoReply:
+    """Return from a callback: keep ``state``, answer nothing now."""
+
+    state: Any
+    continue_: Any = None
+
+
+@dataclass(slots=True)
+class Stop:
+    """Return from a callback: stop with ``reason`` (answering ``reply`` to a call)."""
+
+    reason: Any
+    state: Any
+    reply: Any = _NOTHING
+
+
+class From:
+    """Hold the reply slot of one call; the caller waits on it."""
+
+    __slots__ = ("_lock", "_once", "error", "proc", "value")
+
+    def __init__(self, proc: Proc) -> None:
+        self.proc = proc
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self._once = itertools.count()
+        self.value: Any = None
+        self.error: Any = None
+
+    def __repr__(self) -> str:
+        return f"#From<{self.proc.pid}>"
+
+    def reply(self, value: Any) -> None:
+        """Deliver ``value`` to the caller unless it was answered already."""
+        if next(self._once) == 0:
+            self.proc.calls.discard(self)
+            self.value = value
+            self._lock.release()
+
+    def fail(self, reason: Any) -> None:
+        """Fail the call with the server's exit ``reason``."""
+        if next(self._once) == 0:
+            self.error = reason
+            self._lock.release()
+
+    def wait(self, timeout: float | None) -> bool:
+        """Wait for the answer; return False on timeout."""
+        return self._lock.acquire(timeout=-1 if timeout is None else timeout)
+
+
+def _check_timeout(timeout: Any) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds or None, got: {timeout!r}")
+    return float(timeout)
+
+
+class GenServer:
+    """Base class of servers: override the callbacks, start with ``start_link``."""
+
+    #: Child spec defaults, as ``use GenServer, restart: ..., shutdown: ...``.
+    restart: ClassVar[str] = "permanent"
+    shutdown: ClassVar[float | str] = 5.0
+
+    # -- callbacks ---------------------------------------------------------
+
+    def init(self, arg: Any) -> Ok | Stop:
+        """Return the first state; the default keeps ``arg``."""
+        return Ok(arg)
+
+    def handle_call(self, request: Any, from_: From, state: Any) -> Reply | NoReply | Stop:
+        """Answer a call; the default raises, as Elixir's does."""
+        raise NotImplementedError(f"{type(self).__name__} has no handle_call for {request!r}")
+
+    def handle_cast(self, request: Any, state: Any) -> NoReply | Stop:
+        """Handle a cast; the default raises, as Elixir's does."""
+        raise NotImplementedError(f"{type(self).__name__} has no handle_cast for {request!r}")
+
+    def handle_info(self, msg: Any, state: Any) -> NoReply | Stop:
+        """Handle any other message; the default logs and drops it."""
+        log.warning("%s received unexpected message in handle_info: %r", type(self).__name__, msg)
+        return NoReply(state)
+
+    def handle_continue(self, term: Any, state: Any) -> NoReply | Stop:
+        """Continue work asked for by a callback's ``continue_``."""
+        raise NotImplementedError(f"{type(self).__name__} has no handle_continue for {term!r}")
+
+    def terminate(self, reason: Any, state: Any) -> None:
+        """Clean up before the process exits; not run on ``"kill"``."""
+
+    # -- hooks for counting what OTP drops silently -------------------------
+
+    def lost_messages(self, msgs: list[Any], reason: Any) -> None:
+        """Account for casts and infos that never reached a handler (any thread)."""
+
+    def lost_state(self, state: Any, reason: Any) -> None:
+        """Account for state dropped by a kill, in the old thread, after its handler."""
+
+    # -- client API --------------------------------------------------------
+
+    @classmethod
+    def child_spec(cls, arg: Any = None) -> ChildSpec:
+        """Return the spec a supervisor uses to start this server with ``arg``."""
+        return ChildSpec(
+            id=cls.__name__,
+            start=(cls.start_link, (arg,)),
+            restart=cls.restart,
+            shutdown=cls.shutdown,
+            modules=[cls.__name__],
+        )
+
+    @classmethod
+    def start_link(cls, arg: Any = None, name: str | None = None) -> Pid:
+        """Start the server linked to the calling process; return once ``init`` has."""
+        return start(cls, arg, name)
+
+    @staticmethod
+    def call(server: Any, request: Any, timeout: float | None = 5.0) -> Any:
+        """Send ``request`` and wait for the reply."""
+        timeout = _check_timeout(timeout)
+        proc = resolve(server)
+        if proc is None or not proc.alive:
+            raise NoProcess(server)
+        if proc is current():
+            raise OtpError(f"process {proc.pid!r} attempted to call itself")
+        slot = From(proc)
+        proc.calls.add(slot)
+        proc.put(Envelope("call", request, slot))
+        if not slot.wait(timeout):
+            proc.calls.discard(slot)
+            slot.fail("timeout")
+            raise CallTimeout(server, timeout or 0.0)
+        if slot.error is not None:
+            if slot.error == "noproc":
+                raise NoProcess(server)
+            raise ExitError(slot.error)
+        return slot.value
+
+    @staticmethod
+    def cast(server: Any, request: Any) -> None:
+        """Send ``request`` without waiting; never fails, as in OTP."""
+        proc = server._proc if server.__class__ is Pid else resolve(server)
+        if proc is not None:
+            proc.put(request)
+
+    @staticmethod
+    def reply(from_: From, value: Any) -> None:
+        """Answer a call that ``handle_call`` left with ``NoReply``."""
+        from_.reply(value)
+
+    @staticmethod
+    def stop(server: Any, reason: Any = "normal", timeout: float | None = None) -> None:
+        """Stop the server with ``reason``, running ``terminate``; wait until it exits."""
+        timeout = _check_timeout(timeout)
+        proc = resolve(server)
+        if proc is None or not proc.alive:
+            raise NoProcess(server)
+        if proc is current():
+            raise OtpError(f"process {proc.pid!r} attempted to stop itself with stop/1")
+        proc.put(Envelope("stop", reason))
+        if not proc.exited.wait(timeout):
+            raise CallTimeout(server, timeout or 0.0)
+        join(proc, timeout)
+
+
+def join(proc: Proc, timeout: float | None = None) -> None:
+    """Wait for an exited process's thread to end (not for a killed, busy one)."""
+    thread = proc.thread
+    if thread is not None and thread is not threading.current_thread():
+        thread.join(0.1 if proc.killed and timeout is None else timeout)
+
+
+def start(cls: type[GenServer], arg: Any, name: str | None, *, link: bool = True) -> Pid:
+    """Start a process running ``cls``; raise StartError if its ``init`` fails."""
+    if not (isinstance(cls, type) and issubclass(cls, GenServer)):
+        raise TypeError(f"cls must be a GenServer subclass, got: {cls!r}")
+    validate_name(name)
+    proc = Proc(name, current() if link else None)
+    register(proc)
+    server = cls()
+    proc.on_lost = server.lost_messages
+    started: list[Any] = []
+    ready = threading.Event()
+    thread = threading.Thread(
+        target=_run,
+        args=(server, proc, arg, started, ready),
+        name=f"{name or cls.__name__}-{proc.pid!r}",
+        daemon=True,
+    )
+    proc.thread = thread
+    thread.start()
+    ready.wait()
+    if started:
+        thread.join()
+        error = started[0]
+        if isinstance(error, StartError):
+            raise error
+        raise StartError(error, f"{cls.__name__}.init failed: {error!r}") from error
+    return proc.pid
+
+
+def _run(
+    server: GenServer, proc: Proc, arg: Any, started: list[Any], ready: threading.Event
+) -> None:
+    set_current(proc)
+    try:
+        result = server.init(arg)
+    except BaseException as e:
+        result = Stop(e, None)
+    if result.__class__ is not Ok:
+        reason = result.reason if result.__class__ is Stop else ValueError(f"bad init return: {result!r}")
+        proc.parent = None  # start_link reports the failure; no EXIT to the parent
+        proc.die(reason)
+        started.append(reason)
+        ready.set()
+        return
+    ready.set()
+    _loop(server, proc, result.state, result.continue_)
+
+
+def _loop(server: GenServer, proc: Proc, state: Any, cont: Any) -> None:
+    """Serve the mailbox until a callback stops, raises, or the process is killed."""
+    get = proc.mailbox.get
+    handle_cast = server.handle_cast
+    result: Any = None
+    try:
+        while True:
+            while cont is not None:
+                result = server.handle_continue(cont, state)
+                if result.__class__ is not NoReply:
+                    break
+                state, cont = result.state, result.continue_
+            else:
+                msg = get()
+                if not proc.alive:
+                    break
+                if msg.__class__ is not Envelope:
+                    result = handle_cast(msg, state)
+                elif msg.kind == "call":
+                    from_ = msg.b
+                    result = server.handle_call(msg.a, from_, state)
+                    if result.__class__ is Reply:
+                        from_.reply(result.value)
+                    elif result.__class__ is Stop and result.reply is not _NOTHING:
+                        from_.reply(result.reply)
+                elif msg.kind == "info":
+                    result = server.handle_info(msg.a, state)
+                elif msg.kind == "exit":
+                    parent = proc.parent
+                    if parent is not None and msg.a == parent.pid:
+                        result = Stop(msg.b, state)
+                    else:
+                        result = server.handle_info(("EXIT", msg.a, msg.b), state)
+                elif msg.kind == "stop":
+                    result = Stop(msg.a, state)
+                else:  # "kill" left by a death we already handled
+                    continue
+                cls = result.__class__
+                if cls is NoReply or cls is Reply:
+                    state, cont = result.state, result.continue_
+                    continue
+            if result.__class__ is Stop:
+                _terminate(server, proc, result.reason, result.state)
+                return
+            raise TypeError(f"bad callback return: {result!r}")
+    except BaseException as e:
+        if proc.alive:
+            log.error("%s %r terminating: %r", type(server).__name__, proc.pid, e, exc_info=e)
+            _terminate(server, proc, e, state)
+            return
+    # killed: the state and whatever is still queued are gone, as on the BEAM
+    server.lost_state(state, proc.reason)
+    proc.drain(proc.reason)
+
+
+def _terminate(server: GenServer, proc: Proc, reason: Any, state: Any) -> None:
+    try:
+        server.terminate(reason, state)
+    except BaseException as e:
+        log.error("%s %r crashed in terminate: %r", type(server).__name__, proc.pid, e, exc_info=e)
+        reason = e
+    if not (reason in NORMAL_REASONS or _is_shutdown_tuple(reason)) and not isinstance(
+        reason, BaseException
+    ):
+        log.error("%s %r terminating: %r", type(server).__name__, proc.pid, reason)
+    if not proc.die(reason):  # killed while terminating: account like any kill
+        server.lost_state(state, proc.reason)
+        proc.drain(proc.reason)
+
+
+def _is_shutdown_tuple(reason: Any) -> bool:
+    return isinstance(reason, tuple) and len(reason) == 2 and reason[0] == "shutdown"

@@ -1,0 +1,188 @@
+"""PartitionSupervisor: many copies of one child, and routing a key to one of them.
+
+When one process is a bottleneck, start ``partitions`` copies of it and route
+each key to one copy, so the copies share the load (by default one partition
+per scheduler, here: per core)::
+
+    PartitionSupervisor.start_link(
+        child_spec=Counter.child_spec(None),
+        name="Counters",
+        partitions=3,
+    )
+    GenServer.cast(PartitionSupervisor.via("Counters", "user-1"), "incr")
+    PartitionSupervisor.partitions("Counters")     # 3
+
+Routing is the BEAM's: ``abs(key) % partitions`` for an int key and
+``phash2(key, partitions)`` for anything else, so the same key reaches the
+same partition here as in Elixir (users "1", "2", "5" on partition 0 of 3).
+An int key therefore lets a caller address partition ``i`` directly, which is
+how each of the seed's flushers reaches "its" collector.
+
+Children ids are ``0..partitions-1``. A child does not learn its partition
+unless ``with_arguments(args, partition) -> args`` puts it into its start
+arguments. Between a child's death and its restart, routing returns the dead
+pid: a call fails with `NoProcess`, a cast is dropped, as in Elixir.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from .child_spec import ChildSpec, validate_name
+from .gen_server import Ok, start
+from .phash2 import phash2
+from .process import Pid, Proc, current
+from .supervisor import Child, Supervisor, SupervisorServer, _positive_int, to_spec
+from .task import schedulers_online
+
+__all__ = ["PartitionSupervisor"]
+
+_CACHE_MAX = 65_536
+
+
+class Table:
+    """Map partitions to the current pids, read lock-free by routing."""
+
+    __slots__ = ("cache", "n", "pids", "proc")
+
+    def __init__(self, proc: Proc, n: int) -> None:
+        self.proc = proc
+        self.n = n
+        self.pids: list[Pid | None] = [None] * n
+        self.cache: dict[Any, int] = {}
+
+    def partition(self, key: Any) -> int:
+        """Return the partition of ``key`` (cached)."""
+        p = self.cache.get(key)
+        if p is None:
+            if isinstance(key, int) and not isinstance(key, bool):
+                return abs(key) % self.n
+            p = phash2(key, self.n)
+            if len(self.cache) >= _CACHE_MAX:
+                self.cache.clear()
+            self.cache[key] = p
+        return p
+
+    def whereis(self, key: Any) -> Pid | None:
+        """Return the pid serving ``key`` now (maybe dead, between death and restart)."""
+        return self.pids[self.partition(key)] if self.proc.alive else None
+
+
+_tables: dict[str, Table] = {}
+_tables_lock = threading.Lock()
+
+
+def table(name: str) -> Table | None:
+    """Return the routing table of the live PartitionSupervisor ``name``, or None."""
+    t = _tables.get(name)
+    return t if t is not None and t.proc.alive else None
+
+
+class Via:
+    """Address the partition of ``key`` under a PartitionSupervisor ``name``."""
+
+    __slots__ = ("key", "name")
+
+    def __init__(self, name: str, key: Any) -> None:
+        self.name = name
+        self.key = key
+
+    def __repr__(self) -> str:
+        return f"via(PartitionSupervisor, ({self.name!r}, {self.key!r}))"
+
+    def whereis(self) -> Pid | None:
+        """Return the pid this address names now, or None."""
+        t = table(self.name)
+        return None if t is None else t.whereis(self.key)
+
+
+class _PartitionServer(SupervisorServer):
+    def init(self, arg: Any) -> Ok:
+        name, n, flags = arg
+        me = current()
+        assert me is not None
+        t = Table(me, n)
+        with _tables_lock:
+            _tables[name] = t
+        self.table = t
+        return super().init(flags)
+
+    def child_started(self, index: int, pid: Pid | None) -> None:
+        self.table.pids[index] = pid
+
+
+class PartitionSupervisor:
+    """Start partitioned children and route keys to them."""
+
+    @staticmethod
+    def start_link(
+        *,
+        child_spec: Any,
+        name: str,
+        partitions: int | None = None,
+        strategy: str = "one_for_one",
+        max_restarts: int = 3,
+        max_seconds: float = 5,
+        with_arguments: Callable[[list[Any], int], Any] | None = None,
+    ) -> Pid:
+        """Start ``partitions`` copies of ``child_spec`` under a supervisor named ``name``."""
+        validate_name(name)
+        if name is None:
+            raise TypeError("name must be a non-empty str, got: None")
+        n = schedulers_online() if partitions is None else _positive_int("partitions", partitions)
+        if with_arguments is not None and not callable(with_arguments):
+            raise TypeError(f"with_arguments must be callable, got: {with_arguments!r}")
+        spec = to_spec(child_spec)
+        children = []
+        for i in range(n):
+            fn, args, *kwargs = spec.start
+            if with_arguments is not None:
+                args = with_arguments(list(args), i)
+                if not isinstance(args, (list, tuple)):
+                    raise TypeError(f"with_arguments must return a list of args, got: {args!r}")
+            children.append(replace(spec, id=i, start=(fn, tuple(args), *kwargs)))
+        flags = Supervisor.init(
+            children, strategy=strategy, max_restarts=max_restarts, max_seconds=max_seconds
+        )
+        return start(_PartitionServer, (name, n, flags), name)
+
+    @staticmethod
+    def child_spec(options: dict[str, Any]) -> ChildSpec:
+        """Return the spec that starts a PartitionSupervisor under another supervisor."""
+        if not isinstance(options, dict) or "name" not in options:
+            raise TypeError(f"options must be a dict with a 'name', got: {options!r}")
+        return ChildSpec(
+            id=options["name"],
+            start=(PartitionSupervisor.start_link, (), dict(options)),
+            shutdown="infinity",
+            type="supervisor",
+            modules=["PartitionSupervisor"],
+        )
+
+    @staticmethod
+    def via(name: str, key: Any) -> Via:
+        """Return an address that routes ``key`` to its partition at send time."""
+        return Via(name, key)
+
+    @staticmethod
+    def partitions(name: str) -> int:
+        """Return how many partitions ``name`` runs."""
+        t = table(name)
+        if t is None:
+            from .errors import NoProcess
+
+            raise NoProcess(name)
+        return t.n
+
+    @staticmethod
+    def which_children(name: str) -> list[Child]:
+        """Return the partitions as ``(id, pid, type, modules)``, ids in reverse order."""
+        return Supervisor.which_children(name)
+
+    @staticmethod
+    def count_children(name: str) -> dict[str, int]:
+        """Return the counts ``specs``, ``active``, ``supervisors`` and ``workers``."""
+        return Supervisor.count_children(name)

@@ -1,0 +1,424 @@
+"""Processes: a Pid, a mailbox and a thread, addressed by pid or registered name.
+
+A process is one named OS thread that owns its state and reads its own mailbox.
+Everything that crosses threads is a message::
+
+    pid = Echo.start_link(name="echo")     # a GenServer is a process
+    Process.alive(pid)                     # True
+    Process.send("echo", "hello")          # delivered to handle_info
+    ref = Process.send_after(pid, "tick", 0.5)
+    Process.cancel_timer(ref)              # 0.49...: seconds that were left
+    Process.exit(pid, "kill")              # untrappable: dead at once
+
+As on the BEAM:
+
+* a pid reads ``#PID<0.12.0>`` and is never reused;
+* a name maps to at most one live process; it is freed when the process exits;
+* a process's mailbox dies with it: messages still queued are dropped (and
+  reported to the server's ``lost_messages`` hook, so the loss can be counted);
+* ``send_after`` never delivers at once, and a timer aimed at a dead process is
+  dropped. One shared timer thread serves every timer; it exits when idle;
+* links carry exits: when a process ends, the process that started it (its
+  parent) gets ``("EXIT", pid, reason)`` if it traps exits, or dies with it if
+  the reason is abnormal.
+
+Python cannot stop a thread. ``Process.exit(pid, "kill")`` therefore marks the
+process dead at once (its name is freed, its parent is told, its timers are
+dropped, calls in flight fail) and wakes its thread; if that thread is busy
+inside a handler it finishes that handler, then sees it was killed and drops
+its state and mailbox without running any further callback.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from queue import Empty, SimpleQueue
+from typing import Any, Protocol
+
+from .errors import AlreadyStarted
+
+__all__ = ["Pid", "Process", "TimerRef"]
+
+NORMAL_REASONS = ("normal", "shutdown")
+
+
+class Via(Protocol):
+    """An address resolved at send time, like ``{:via, Module, term}``."""
+
+    def whereis(self) -> Pid | None:
+        """Return the pid this address names now, or None."""
+
+
+class Pid:
+    """Identify one process for its whole life; never reused."""
+
+    __slots__ = ("_proc", "n")
+
+    def __init__(self, n: int, proc: Proc) -> None:
+        self.n = n
+        self._proc = proc
+
+    def __repr__(self) -> str:
+        return f"#PID<0.{self.n}.0>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Pid) and other.n == self.n
+
+    def __hash__(self) -> int:
+        return self.n
+
+    def __lt__(self, other: Pid) -> bool:
+        return self.n < other.n
+
+
+class Envelope:
+    """Wrap every message that is not a cast: calls, infos, exits, stops.
+
+    Casts travel bare (the request itself) so the hot path allocates nothing.
+    """
+
+    __slots__ = ("a", "b", "kind")
+
+    def __init__(self, kind: str, a: Any = None, b: Any = None) -> None:
+        self.kind = kind
+        self.a = a
+        self.b = b
+
+    def __repr__(self) -> str:
+        return f"Envelope({self.kind!r}, {self.a!r}, {self.b!r})"
+
+
+KILL = Envelope("kill")  # wakes a killed thread that is blocked on its mailbox
+
+
+class Proc:
+    """Hold one process's runtime record: mailbox, liveness, links, name."""
+
+    __slots__ = (
+        "alive",
+        "calls",
+        "exited",
+        "killed",
+        "lock",
+        "mailbox",
+        "name",
+        "on_lost",
+        "parent",
+        "pid",
+        "reason",
+        "thread",
+        "trap_exit",
+    )
+
+    def __init__(self, name: str | None, parent: Proc | None) -> None:
+        self.pid = Pid(next(_pid_counter), self)
+        self.name = name
+        self.parent = parent
+        self.mailbox: SimpleQueue[Any] = SimpleQueue()
+        self.alive = True
+        self.killed = False
+        self.trap_exit = False
+        self.reason: Any = None
+        self.exited = threading.Event()
+        self.lock = threading.Lock()
+        self.calls: set[Any] = set()  # open call slots, failed if we die
+        self.on_lost: Callable[[list[Any], Any], None] | None = None
+        self.thread: threading.Thread | None = None
+
+    def put(self, msg: Any) -> bool:
+        """Deliver ``msg``; return False (and report it lost) if the process is dead.
+
+        A message put just as the process dies is drained and reported by
+        whichever side sees the death last, so no message vanishes unreported.
+        """
+        if self.alive:
+            self.mailbox.put(msg)
+            if not self.alive:
+                self.drain("noproc")
+            return True
+        self.discard([msg], "noproc")
+        return False
+
+    def drain(self, reason: Any) -> None:
+        """Empty a dead process's mailbox into `discard`."""
+        msgs = []
+        get = self.mailbox.get_nowait
+        while True:
+            try:
+                msgs.append(get())
+            except Empty:
+                break
+        if msgs:
+            self.discard(msgs, reason)
+
+    def discard(self, msgs: list[Any], reason: Any) -> None:
+        """Fail the calls among ``msgs``; report casts and infos to the lost hook."""
+        lost = []
+        for msg in msgs:
+            if msg.__class__ is not Envelope:
+                lost.append(msg)
+            elif msg.kind == "call":
+                msg.b.fail(reason)
+            elif msg.kind == "info":
+                lost.append(msg.a)
+        hook = self.on_lost
+        if lost and hook is not None:
+            hook(lost, reason)
+
+    def die(self, reason: Any, *, killed: bool = False) -> bool:
+        """Mark the process dead once: free its name, timers and calls, tell links.
+
+        Return False if it was already dead. Safe from any thread.
+        """
+        with self.lock:
+            if not self.alive:
+                return False
+            self.alive = False
+            self.killed = killed
+            self.reason = reason
+        if self.name is not None:
+            with _registry_lock:
+                if _registry.get(self.name) is self:
+                    del _registry[self.name]
+        _timers.purge(self)
+        for slot in list(self.calls):
+            slot.fail(reason)
+        self.calls.clear()
+        if killed:
+            self.mailbox.put(KILL)
+        else:
+            self.drain(reason)
+        parent = self.parent
+        if parent is not None:
+            signal(parent, self.pid, reason)
+        self.exited.set()
+        return True
+
+
+_pid_counter = itertools.count(12)  # BEAM pids of user processes start near here
+_registry: dict[str, Proc] = {}
+_registry_lock = threading.Lock()
+_local = threading.local()
+
+
+def register(proc: Proc) -> None:
+    """Register ``proc`` under its name; raise AlreadyStarted if taken."""
+    if proc.name is None:
+        return
+    with _registry_lock:
+        other = _registry.get(proc.name)
+        if other is not None and other.alive:
+            raise AlreadyStarted(proc.name, other.pid)
+        _registry[proc.name] = proc
+
+
+def current() -> Proc | None:
+    """Return the process the calling thread runs, or None for a plain thread."""
+    return getattr(_local, "proc", None)
+
+
+def set_current(proc: Proc) -> None:
+    """Bind ``proc`` to the calling thread (done once by the process's thread)."""
+    _local.proc = proc
+
+
+def resolve(dest: Any) -> Proc | None:
+    """Return the live or dead record ``dest`` names now, or None if none."""
+    if dest.__class__ is Pid:
+        return dest._proc
+    if isinstance(dest, str):
+        return _registry.get(dest)
+    whereis = getattr(dest, "whereis", None)
+    if whereis is not None:
+        pid = whereis()
+        return None if pid is None else pid._proc
+    raise TypeError(f"dest must be a Pid, a registered name or a via address, got: {dest!r}")
+
+
+def signal(target: Proc, sender: Pid | None, reason: Any) -> None:
+    """Deliver an exit signal, as Erlang does between linked processes."""
+    if reason == "kill":
+        target.die("killed", killed=True)
+    elif target.trap_exit:
+        target.put(Envelope("exit", sender, reason))
+    elif reason != "normal":
+        target.die(reason, killed=True)
+
+
+class TimerRef:
+    """Identify a pending ``send_after`` timer."""
+
+    __slots__ = ("cancelled", "deadline", "dest", "msg", "seq")
+
+    def __init__(self, deadline: float, seq: int, dest: Any, msg: Any) -> None:
+        self.deadline = deadline
+        self.seq = seq
+        self.dest = dest
+        self.msg = msg
+        self.cancelled = False
+
+    def __lt__(self, other: TimerRef) -> bool:
+        return (self.deadline, self.seq) < (other.deadline, other.seq)
+
+    def __repr__(self) -> str:
+        return f"#Reference<0.{self.seq}>"
+
+
+class _TimerService:
+    """Serve every timer from one thread that exits when no timer is pending."""
+
+    def __init__(self) -> None:
+        self._heap: list[TimerRef] = []
+        self._cond = threading.Condition()
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, dest: Any, msg: Any, seconds: float) -> TimerRef:
+        ref = TimerRef(time.monotonic() + seconds, next(self._seq), dest, msg)
+        with self._cond:
+            heapq.heappush(self._heap, ref)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="summarizer-timers", daemon=True
+                )
+                self._thread.start()
+            elif self._heap[0] is ref:
+                self._cond.notify()
+        return ref
+
+    def cancel(self, ref: TimerRef) -> float | bool:
+        with self._cond:
+            if ref.cancelled or ref not in self._heap:
+                return False
+            ref.cancelled = True
+            self._heap.remove(ref)
+            heapq.heapify(self._heap)
+            self._wake_if_idle()
+        return max(0.0, ref.deadline - time.monotonic())
+
+    def purge(self, proc: Proc) -> None:
+        """Drop the timers aimed at a dead process; join the thread if now idle."""
+        with self._cond:
+            if not self._heap:
+                return
+            keep = [r for r in self._heap if not (r.dest.__class__ is Pid and r.dest._proc is proc)]
+            if len(keep) == len(self._heap):
+                return
+            for r in self._heap:
+                if r not in keep:
+                    r.cancelled = True
+            heapq.heapify(keep)
+            self._heap[:] = keep
+            thread = self._wake_if_idle()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def _wake_if_idle(self) -> threading.Thread | None:
+        """Tell the thread to exit if nothing is pending; return it to join."""
+        if self._heap:
+            return None
+        thread, self._thread = self._thread, None
+        self._cond.notify()
+        return thread
+
+    def _run(self) -> None:
+        me = threading.current_thread()
+        cond, heap = self._cond, self._heap
+        while True:
+            with cond:
+                while True:
+                    if self._thread is not me:
+                        return
+                    if not heap:
+                        self._thread = None
+                        return
+                    wait = heap[0].deadline - time.monotonic()
+                    if wait <= 0:
+                        ref = heapq.heappop(heap)
+                        break
+                    cond.wait(wait)
+            proc = resolve(ref.dest)
+            if proc is not None and proc.alive:
+                proc.put(Envelope("info", ref.msg))
+
+
+_timers = _TimerService()
+
+
+class Process:
+    """Address processes: send, time, link exits, and ask after them."""
+
+    @staticmethod
+    def send(dest: Any, msg: Any) -> Any:
+        """Send ``msg`` to ``dest`` (pid, name or via); return ``msg``, as Erlang's ``!``."""
+        proc = resolve(dest)
+        if proc is not None:
+            proc.put(Envelope("info", msg))
+        return msg
+
+    @staticmethod
+    def send_after(dest: Any, msg: Any, seconds: float) -> TimerRef:
+        """Send ``msg`` to ``dest`` after ``seconds``, never at once."""
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+            raise ValueError(f"seconds must be a non-negative number, got: {seconds!r}")
+        return _timers.add(dest, msg, float(seconds))
+
+    @staticmethod
+    def cancel_timer(ref: TimerRef) -> float | bool:
+        """Cancel a timer; return the seconds it had left, or False if it was gone."""
+        if not isinstance(ref, TimerRef):
+            raise TypeError(f"ref must be a TimerRef, got: {ref!r}")
+        return _timers.cancel(ref)
+
+    @staticmethod
+    def exit(dest: Any, reason: Any) -> None:
+        """Send an exit signal: ``"kill"`` always kills; others can be trapped."""
+        proc = resolve(dest)
+        if proc is None:
+            return
+        me = current()
+        signal(proc, None if me is None else me.pid, reason)
+
+    @staticmethod
+    def alive(dest: Any) -> bool:
+        """Return whether ``dest`` names a live process."""
+        proc = resolve(dest)
+        return proc is not None and proc.alive
+
+    @staticmethod
+    def whereis(name: str) -> Pid | None:
+        """Return the pid registered as ``name``, or None."""
+        proc = _registry.get(name)
+        return proc.pid if proc is not None and proc.alive else None
+
+    @staticmethod
+    def registered() -> list[str]:
+        """Return the names of the live registered processes, sorted."""
+        return sorted(n for n, p in list(_registry.items()) if p.alive)
+
+    @staticmethod
+    def self() -> Pid | None:
+        """Return the calling process's pid, or None from a plain thread."""
+        proc = current()
+        return None if proc is None else proc.pid
+
+    @staticmethod
+    def flag(flag: str, value: bool) -> bool:
+        """Set a flag of the calling process (only ``"trap_exit"``); return the old value."""
+        proc = current()
+        if flag != "trap_exit":
+            raise ValueError(f"flag must be 'trap_exit', got: {flag!r}")
+        if proc is None:
+            raise RuntimeError("Process.flag must be called from inside a process")
+        old, proc.trap_exit = proc.trap_exit, bool(value)
+        return old
+
+    @staticmethod
+    def monitor_wait(dest: Any, timeout: float | None = None) -> bool:
+        """Wait until ``dest`` has exited; return False on timeout."""
+        proc = resolve(dest)
+        return True if proc is None else proc.exited.wait(timeout)

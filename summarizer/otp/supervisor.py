@@ -1,0 +1,329 @@
+"""Supervisor: a process that starts children and restarts them when they die.
+
+Start one from a list of children, as ``Supervisor.start_link(children, opts)``::
+
+    children = [
+        (Stack, ["hello"]),                # Stack.child_spec(["hello"])
+        Counter,                           # Counter.child_spec(None)
+    ]
+    sup = Supervisor.start_link(children, strategy="one_for_one")
+    Supervisor.which_children(sup)
+    # [('Counter', #PID<0.14.0>, 'worker', ['Counter']),
+    #  ('Stack', #PID<0.13.0>, 'worker', ['Stack'])]
+    Supervisor.stop(sup)
+
+or as a module-based supervisor, the way the seed's ``SummarizerSupervisor``
+is written: subclass, and return the children and flags from ``init``::
+
+    class App(Supervisor):
+        def init(self, arg):
+            return Supervisor.init([(Stack, arg)], strategy="one_for_one")
+
+    sup = App.start_link(["hello"], name="App")
+
+Children start one at a time, in order: each ``init`` returns before the next
+child starts; if one fails, those started are stopped and ``start_link`` raises.
+When a child dies the strategy decides what restarts:
+
+* ``"one_for_one"``: only that child;
+* ``"one_for_all"``: all children (the others stopped in reverse order first);
+* ``"rest_for_one"``: that child and every child started after it.
+
+A child's ``restart`` decides whether it restarts at all (see `ChildSpec`).
+Intensity: more than ``max_restarts`` restarts within ``max_seconds`` (counted
+in whole monotonic seconds, as OTP does) make the supervisor give up: it stops
+its children in reverse order and exits with reason ``"shutdown"``, so its own
+supervisor decides what happens next. Stopping stops children in reverse start
+order, each given its ``shutdown`` time before it is killed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from .child_spec import ChildSpec
+from .errors import StartError
+from .gen_server import GenServer, NoReply, Ok, Reply, Stop, join, start
+from .process import NORMAL_REASONS, Pid, Process, current, resolve, signal
+
+__all__ = ["Child", "Supervisor", "SupervisorFlags"]
+
+STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
+
+
+class Child(NamedTuple):
+    """One row of ``which_children``: ``(id, pid, type, modules)``."""
+
+    id: Any
+    pid: Pid | str | None
+    type: str
+    modules: list[str]
+
+
+@dataclass(frozen=True)
+class SupervisorFlags:
+    """The children and flags a supervisor runs with (``Supervisor.init``'s result)."""
+
+    children: list[ChildSpec]
+    strategy: str = "one_for_one"
+    max_restarts: int = 3
+    max_seconds: float = 5
+
+
+def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got: {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got: {value!r}")
+    return value
+
+
+def to_spec(child: Any) -> ChildSpec:
+    """Turn a class, ``(class, arg)`` pair, dict or spec into a `ChildSpec`."""
+    if isinstance(child, ChildSpec):
+        return child
+    if isinstance(child, dict):
+        return ChildSpec(**child)
+    if isinstance(child, tuple) and len(child) == 2 and hasattr(child[0], "child_spec"):
+        return child[0].child_spec(child[1])  # type: ignore[no-any-return]
+    if isinstance(child, type) and hasattr(child, "child_spec"):
+        return child.child_spec()  # type: ignore[no-any-return]
+    raise TypeError(
+        f"child must be a ChildSpec, a dict, a class with child_spec or a (class, arg) pair, "
+        f"got: {child!r}"
+    )
+
+
+class _Running:
+    """A child as the supervisor tracks it."""
+
+    __slots__ = ("pid", "spec")
+
+    def __init__(self, spec: ChildSpec) -> None:
+        self.spec = spec
+        self.pid: Pid | str | None = None
+
+    def row(self) -> Child:
+        return Child(self.spec.id, self.pid, self.spec.type, self.spec.modules)
+
+
+@dataclass
+class _State:
+    flags: SupervisorFlags
+    children: list[_Running] = field(default_factory=list)
+    restarts: list[int] = field(default_factory=list)
+
+
+class SupervisorServer(GenServer):
+    """The process behind every supervisor; applies strategy and intensity."""
+
+    def init(self, arg: Any) -> Ok:
+        Process.flag("trap_exit", True)
+        flags = arg() if callable(arg) else arg
+        if not isinstance(flags, SupervisorFlags):
+            raise TypeError(f"init must return Supervisor.init(...), got: {flags!r}")
+        state = _State(flags, [_Running(spec) for spec in flags.children])
+        for i, child in enumerate(state.children):
+            try:
+                self.start_child(child, i)
+            except BaseException:
+                self.stop_children(state.children[:i])
+                raise
+        return Ok(state)
+
+    def start_child(self, child: _Running, index: int) -> None:
+        """Start one child; raise StartError if it fails."""
+        try:
+            pid = child.spec.start_child()
+        except StartError:
+            raise
+        except BaseException as e:
+            raise StartError(e, f"child {child.spec.id!r} failed to start: {e!r}") from e
+        if pid is not None and not isinstance(pid, Pid):
+            raise StartError(pid, f"child {child.spec.id!r} start returned {pid!r}, not a Pid")
+        child.pid = pid
+        self.child_started(index, pid)
+
+    def child_started(self, index: int, pid: Pid | None) -> None:
+        """Hook for subclasses: child ``index`` now runs as ``pid``."""
+
+    def stop_children(self, children: list[_Running]) -> None:
+        """Stop ``children`` in reverse order, each within its shutdown time."""
+        me = current()
+        for child in reversed(children):
+            pid, child.pid = child.pid, None
+            if not isinstance(pid, Pid):
+                continue
+            proc = pid._proc
+            shutdown = child.spec.shutdown
+            if shutdown == "brutal_kill":
+                signal(proc, None, "kill")
+            else:
+                signal(proc, None if me is None else me.pid, "shutdown")
+                wait = None if shutdown == "infinity" else float(shutdown)
+                if not proc.exited.wait(wait):
+                    signal(proc, None, "kill")
+            proc.exited.wait()
+            join(proc)
+
+    def handle_call(self, request: Any, from_: Any, state: _State) -> Reply:
+        if request == "which_children":
+            return Reply([c.row() for c in reversed(state.children)], state)
+        if request == "count_children":
+            kinds = [c.spec.type for c in state.children]
+            active = sum(1 for c in state.children if isinstance(c.pid, Pid) and c.pid._proc.alive)
+            counts = {
+                "specs": len(kinds),
+                "active": active,
+                "supervisors": kinds.count("supervisor"),
+                "workers": kinds.count("worker"),
+            }
+            return Reply(counts, state)
+        raise ValueError(f"unknown supervisor request: {request!r}")
+
+    def handle_info(self, msg: Any, state: _State) -> NoReply | Stop:
+        if isinstance(msg, tuple) and len(msg) == 3 and msg[0] == "EXIT":
+            return self.child_exited(msg[1], msg[2], state)
+        if isinstance(msg, tuple) and msg[0] == "try_again_restart":
+            child = next((c for c in state.children if c.spec.id == msg[1]), None)
+            if child is None or child.pid != "restarting":
+                return NoReply(state)
+            return self.restart(child, state)
+        return super().handle_info(msg, state)
+
+    def child_exited(self, pid: Pid, reason: Any, state: _State) -> NoReply | Stop:
+        """Apply the child's restart value and the strategy to one exit."""
+        child = next((c for c in state.children if c.pid == pid), None)
+        if child is None:
+            return NoReply(state)  # a child we stopped ourselves, or unknown
+        restart = child.spec.restart
+        normal = reason in NORMAL_REASONS or (
+            isinstance(reason, tuple) and len(reason) == 2 and reason[0] == "shutdown"
+        )
+        if restart == "temporary":
+            state.children.remove(child)
+            return NoReply(state)
+        if restart == "transient" and normal:
+            child.pid = None
+            return NoReply(state)
+        return self.restart(child, state)
+
+    def restart(self, child: _Running, state: _State) -> NoReply | Stop:
+        """Restart ``child`` (and its siblings, by strategy) unless intensity is spent."""
+        if not self.add_restart(state):
+            self.stop_children(state.children)
+            return Stop("shutdown", state)
+        children = state.children
+        i = children.index(child)
+        strategy = state.flags.strategy
+        again = [child] if strategy == "one_for_one" else children if strategy == "one_for_all" else children[i:]
+        self.stop_children([c for c in again if c is not child])
+        child.pid = None
+        for c in again:
+            try:
+                self.start_child(c, children.index(c))
+            except StartError:
+                c.pid = "restarting"
+                Process.send(current().pid, ("try_again_restart", c.spec.id))  # type: ignore[union-attr]
+                break
+        return NoReply(state)
+
+    @staticmethod
+    def add_restart(state: _State) -> bool:
+        """Record a restart now; return False if that exceeds the intensity."""
+        now = int(time.monotonic())
+        threshold = now - state.flags.max_seconds
+        state.restarts = [now, *(t for t in state.restarts if t >= threshold)]
+        return len(state.restarts) <= state.flags.max_restarts
+
+    def terminate(self, reason: Any, state: _State) -> None:
+        self.stop_children(state.children)
+
+
+class Supervisor:
+    """Start supervisors and ask them about their children."""
+
+    #: Child spec defaults for module-based supervisors.
+    restart = "permanent"
+
+    @classmethod
+    def child_spec(cls, arg: Any = None) -> ChildSpec:
+        """Return the spec that starts this module-based supervisor under another."""
+        return ChildSpec(
+            id=cls.__name__,
+            start=(cls.start_link, (arg,)),
+            restart=cls.restart,
+            shutdown="infinity",
+            type="supervisor",
+            modules=[cls.__name__],
+        )
+
+    @classmethod
+    def start_link(cls, *args: Any, name: str | None = None, **flags: Any) -> Pid:
+        """Start a supervisor linked to the caller and return its Pid.
+
+        ``Supervisor.start_link(children, strategy=..., max_restarts=...,
+        max_seconds=..., name=...)`` supervises a list of children;
+        ``Supervisor.start_link(Module, arg, name=...)`` or ``Module.start_link(arg)``
+        runs a module-based supervisor whose ``init(arg)`` returns the children.
+        """
+        if cls is not Supervisor:
+            args = (cls, *args)
+        if args and isinstance(args[0], type) and issubclass(args[0], Supervisor):
+            module, arg = args[0], args[1] if len(args) > 1 else None
+            if flags:
+                raise TypeError(f"unexpected options for a module-based supervisor: {sorted(flags)}")
+            return start(SupervisorServer, lambda: module().init(arg), name)
+        if len(args) != 1:
+            raise TypeError("Supervisor.start_link takes the children list, or a module and its arg")
+        return start(SupervisorServer, Supervisor.init(args[0], **flags), name)
+
+    @staticmethod
+    def init(
+        children: Iterable[Any],
+        *,
+        strategy: str = "one_for_one",
+        max_restarts: int = 3,
+        max_seconds: float = 5,
+    ) -> SupervisorFlags:
+        """Validate children and flags into what a supervisor runs with.
+
+        Module-based supervisors override ``init(self, arg)`` and return this.
+        """
+        if isinstance(children, (str, bytes)) or not isinstance(children, Iterable):
+            raise TypeError(f"children must be a list, got: {children!r}")
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got: {strategy!r}")
+        _positive_int("max_restarts", max_restarts, 0)
+        if isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)) or max_seconds <= 0:
+            raise ValueError(f"max_seconds must be a positive number, got: {max_seconds!r}")
+        specs = [to_spec(c) for c in children]
+        ids = [s.id for s in specs]
+        dup = next((i for i in ids if ids.count(i) > 1), None)
+        if dup is not None:
+            raise ValueError(f"children must have unique ids, got {dup!r} twice")
+        return SupervisorFlags(specs, strategy, max_restarts, max_seconds)
+
+    @staticmethod
+    def which_children(sup: Any) -> list[Child]:
+        """Return ``(id, pid, type, modules)`` per child, in reverse start order."""
+        return GenServer.call(sup, "which_children", None)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def count_children(sup: Any) -> dict[str, int]:
+        """Return the counts ``specs``, ``active``, ``supervisors`` and ``workers``."""
+        return GenServer.call(sup, "count_children", None)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def stop(sup: Any, reason: Any = "normal", timeout: float | None = None) -> None:
+        """Stop the supervisor and its children (reverse order); wait until done."""
+        GenServer.stop(sup, reason, timeout)
+
+
+def pid_of(dest: Any) -> Pid | None:
+    """Return the pid of a live process named by ``dest``, or None."""
+    proc = resolve(dest)
+    return proc.pid if proc is not None and proc.alive else None
