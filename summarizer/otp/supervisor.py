@@ -3,8 +3,8 @@
 Start one from a list of children, as ``Supervisor.start_link(children, opts)``::
 
     children = [
-        (Stack, ["hello"]),                # Stack.child_spec(["hello"])
-        Counter,                           # Counter.child_spec(None)
+        (Stack, ["hello"]),  # Stack.child_spec(["hello"])
+        Counter,  # Counter.child_spec(None)
     ]
     sup = Supervisor.start_link(children, strategy="one_for_one")
     Supervisor.which_children(sup)
@@ -18,6 +18,7 @@ is written: subclass, and return the children and flags from ``init``::
     class App(Supervisor):
         def init(self, arg):
             return Supervisor.init([(Stack, arg)], strategy="one_for_one")
+
 
     sup = App.start_link(["hello"], name="App")
 
@@ -191,7 +192,7 @@ class SupervisorServer(GenServer):
             child = next((c for c in state.children if c.spec.id == msg[1]), None)
             if child is None or child.pid != "restarting":
                 return NoReply(state)
-            return self.restart(child, state)
+            return self.restart_child(child, state)
         return super().handle_info(msg, state)
 
     def child_exited(self, pid: Pid, reason: Any, state: _State) -> NoReply | Stop:
@@ -209,9 +210,9 @@ class SupervisorServer(GenServer):
         if restart == "transient" and normal:
             child.pid = None
             return NoReply(state)
-        return self.restart(child, state)
+        return self.restart_child(child, state)
 
-    def restart(self, child: _Running, state: _State) -> NoReply | Stop:
+    def restart_child(self, child: _Running, state: _State) -> NoReply | Stop:
         """Restart ``child`` (and its siblings, by strategy) unless intensity is spent."""
         if not self.add_restart(state):
             self.stop_children(state.children)
@@ -219,7 +220,13 @@ class SupervisorServer(GenServer):
         children = state.children
         i = children.index(child)
         strategy = state.flags.strategy
-        again = [child] if strategy == "one_for_one" else children if strategy == "one_for_all" else children[i:]
+        again = (
+            [child]
+            if strategy == "one_for_one"
+            else children
+            if strategy == "one_for_all"
+            else children[i:]
+        )
         self.stop_children([c for c in again if c is not child])
         child.pid = None
         for c in again:
@@ -275,10 +282,12 @@ class Supervisor:
         if args and isinstance(args[0], type) and issubclass(args[0], Supervisor):
             module, arg = args[0], args[1] if len(args) > 1 else None
             if flags:
-                raise TypeError(f"unexpected options for a module-based supervisor: {sorted(flags)}")
-            return start(SupervisorServer, lambda: module().init(arg), name)
+                raise TypeError(
+                    f"unexpected options for a module-based supervisor: {sorted(flags)}"
+                )
+            return start(SupervisorServer, lambda: module().init(arg), name)  # type: ignore[arg-type]
         if len(args) != 1:
-            raise TypeError("Supervisor.start_link takes the children list, or a module and its arg")
+            raise TypeError("start_link takes a list of children, or a module and its arg")
         return start(SupervisorServer, Supervisor.init(args[0], **flags), name)
 
     @staticmethod
@@ -298,7 +307,11 @@ class Supervisor:
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got: {strategy!r}")
         _positive_int("max_restarts", max_restarts, 0)
-        if isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)) or max_seconds <= 0:
+        if (
+            isinstance(max_seconds, bool)
+            or not isinstance(max_seconds, (int, float))
+            or max_seconds <= 0
+        ):
             raise ValueError(f"max_seconds must be a positive number, got: {max_seconds!r}")
         specs = [to_spec(c) for c in children]
         ids = [s.id for s in specs]
