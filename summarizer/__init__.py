@@ -1,0 +1,33 @@
+"""summarizer: Erlang/OTP supervision on Python threads, and an event summarizer built on it.
+
+The Livebook "Supervisor - replication", in Python::
+
+    from summarizer import EventCollector, SummarizerSupervisor, User
+    from summarizer.otp import Supervisor
+
+    sup = SummarizerSupervisor.start_link(flush_interval=1.0)
+    EventCollector.record_event(User(id="1", name="MegaCorp", plan="enterprise"))
+    Supervisor.stop(sup)  # flushes every buffer before it returns
+
+The generic runtime (GenServer, Supervisor, PartitionSupervisor, async_stream,
+phash2) lives in `summarizer.otp`.
+"""
+
+from .accounting import Accounting, PartitionAccount
+from .collector import EventCollector
+from .flusher import EventFlusher
+from .sinks import LogSink, MemorySink, SQLiteSink
+from .tree import SummarizerSupervisor
+from .user import User
+
+__all__ = [
+    "Accounting",
+    "EventCollector",
+    "EventFlusher",
+    "LogSink",
+    "MemorySink",
+    "PartitionAccount",
+    "SQLiteSink",
+    "SummarizerSupervisor",
+    "User",
+]

@@ -1,0 +1,161 @@
+"""EventCollector: buffer events cast from many threads, hand them out on a call.
+
+One collector runs per partition under the PartitionSupervisor
+``EventCollectorPartitionSupervisor``; a user's events always reach the same
+partition (``phash2(user.id, partitions)``, as the BEAM routes them)::
+
+    EventCollector.record_event(User("1", "MegaCorp", "enterprise"))  # a cast
+    EventCollector.flush_events(0)  # {"1": 1}: partition 0's buffer, now reset
+
+State is ``count`` and ``data`` (user id -> events). Unlike the Livebook's
+collector it traps exits, so ``terminate`` runs on a supervisor's shutdown and
+after a crash: it first takes the casts still queued in its mailbox, then hands
+the buffer to the flush path (sinks and ``on_flush``). A graceful stop, or an
+exception inside a callback, therefore loses nothing; a ``kill`` loses the
+buffer, as on the BEAM, and the loss is counted (see `summarizer.accounting`).
+"""
+
+from __future__ import annotations
+
+import logging
+from queue import Empty
+from typing import Any
+
+from .accounting import Ledger
+from .otp import GenServer, NoReply, Ok, PartitionSupervisor, Process, Reply
+from .otp.partition_supervisor import table
+from .otp.process import Envelope, current
+from .user import User, _short
+
+__all__ = ["EventCollector"]
+
+log = logging.getLogger("summarizer")
+
+NAME = "EventCollectorPartitionSupervisor"
+_LOST_REASONS = {"noproc": "noproc", "killed": "killed"}
+
+
+class Buffer:
+    """Hold a collector's events since its last flush (mutated in place)."""
+
+    __slots__ = ("count", "data")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.data: dict[Any, int] = {}
+
+    def __repr__(self) -> str:
+        return f"%{{count: {self.count}, data: {self.data!r}}}"
+
+
+class _Books:
+    """Hold the ledger of the running tree, so the hot path finds it in one step."""
+
+    ledger = Ledger(0)
+
+
+def ledger() -> Ledger:
+    """Return the ledger of the running (or last) tree."""
+    return _Books.ledger
+
+
+class EventCollector(GenServer):
+    """Aggregate ``("record_event", user)`` casts per user until flushed."""
+
+    # -- client API --------------------------------------------------------
+
+    @staticmethod
+    def record_event(user: User) -> None:
+        """Cast one event for ``user`` to its partition's collector; never blocks."""
+        if user.__class__ is not User and not isinstance(user, User):
+            raise TypeError(f"user must be a User, got: {_short(user)}")
+        books = _Books.ledger
+        t = table(NAME)
+        if t is None:
+            books.lose(None, "no_tree", 1)
+            return
+        p = t.partition(user.id)
+        next(books.accepted[p])
+        pid = t.pids[p]
+        if pid is None:
+            books.lose(p, "noproc", 1)
+        else:
+            pid._proc.put(("record_event", user))
+
+    @staticmethod
+    def flush_events(partition: int, timeout: float | None = 5.0) -> dict[Any, int]:
+        """Return ``partition``'s buffer and reset it (a call)."""
+        if isinstance(partition, bool) or not isinstance(partition, int):
+            raise TypeError(f"partition must be an int, got: {_short(partition)}")
+        n = PartitionSupervisor.partitions(NAME)
+        if not 0 <= partition < n:
+            raise ValueError(f"partition must be in 0..{n - 1}, got: {partition}")
+        data: dict[Any, int] = GenServer.call(
+            PartitionSupervisor.via(NAME, partition), "flush_events", timeout
+        )
+        return data
+
+    @staticmethod
+    def pending(partition: int, timeout: float | None = 5.0) -> int:
+        """Return how many events ``partition`` holds once its mailbox is read."""
+        count: int = GenServer.call(PartitionSupervisor.via(NAME, partition), "pending", timeout)
+        return count
+
+    # -- server callbacks --------------------------------------------------
+
+    def init(self, options: dict[str, Any]) -> Ok:
+        Process.flag("trap_exit", True)
+        self.partition: int = options["partition"]
+        self.ledger: Ledger = options["ledger"]
+        return Ok(self._fresh())
+
+    def _fresh(self) -> Buffer:
+        buffer = Buffer()
+        self._noreply = NoReply(buffer)  # returned by every cast: no allocation per event
+        return buffer
+
+    def handle_cast(self, request: Any, state: Buffer) -> NoReply:
+        _tag, user = request
+        data = state.data
+        uid = user.id
+        data[uid] = data.get(uid, 0) + 1
+        state.count += 1
+        return self._noreply
+
+    def handle_call(self, request: Any, from_: Any, state: Buffer) -> Reply:
+        if request == "flush_events":
+            if state.count > 0:
+                log.info("EventCollector:%r - %d events flushed", Process.self(), state.count)
+                self.ledger.flush(self.partition, state.count)
+            return Reply(state.data, self._fresh())
+        if request == "pending":
+            return Reply(state.count, state)
+        raise ValueError(f"EventCollector got an unknown call: {request!r}")
+
+    def terminate(self, reason: Any, state: Buffer) -> None:
+        """Take the casts still queued, then flush the buffer to the sinks."""
+        proc = current()
+        assert proc is not None
+        others = []
+        while True:
+            try:
+                msg = proc.mailbox.get_nowait()
+            except Empty:
+                break
+            if msg.__class__ is Envelope:
+                others.append(msg)
+            else:
+                self.handle_cast(msg, state)
+        proc.discard(others, reason)
+        if state.count:
+            self.ledger.flush(self.partition, state.count)
+            self.ledger.deliver(self.partition, state.data)
+
+    # -- accounting hooks --------------------------------------------------
+
+    def lost_messages(self, msgs: list[Any], reason: Any) -> None:
+        n = sum(1 for m in msgs if isinstance(m, tuple) and m and m[0] == "record_event")
+        self.ledger.lose(self.partition, _LOST_REASONS.get(reason, "exit"), n)
+
+    def lost_state(self, state: Buffer, reason: Any) -> None:
+        self.ledger.lose(self.partition, "killed", state.count)

@@ -1,0 +1,145 @@
+"""Sinks: where flushed summaries go.
+
+A sink is any object with ``write(partition, data, flushed_at)``; the flushers
+call every sink of the tree with each non-empty flush, and each collector's
+final flush on a graceful stop::
+
+    memory = MemorySink()
+    sup = SummarizerSupervisor.start_link(sinks=[LogSink(), memory, SQLiteSink("summary.sqlite")])
+    ...
+    memory.frame()  # DataFrame: flushed_at, partition, user_id, count
+    SQLiteSink("summary.sqlite").totals()  # {"1": 40_123, ...}: running totals, across runs
+
+A sink that raises is logged and counted (``accounting().sink_errors``); the
+flush it failed is not retried for that sink (the other sinks still got it),
+and the flusher keeps running.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["LogSink", "MemorySink", "SQLiteSink", "Sink"]
+
+log = logging.getLogger("summarizer")
+
+
+class Sink(Protocol):
+    """Receive every non-empty flush."""
+
+    def write(self, partition: int, data: Mapping[Any, int], flushed_at: float) -> None:
+        """Store or forward one flush."""
+
+
+class LogSink:
+    """Log each flush on the ``summarizer`` logger, as the seed's flusher does."""
+
+    def write(self, partition: int, data: Mapping[Any, int], flushed_at: float) -> None:
+        log.info("EventFlusher partition %d - Flushed data: %r", partition, dict(data))
+
+    def __repr__(self) -> str:
+        return "LogSink()"
+
+
+class MemorySink:
+    """Keep every flush in memory; read it back as a pandas DataFrame."""
+
+    COLUMNS = ("flushed_at", "partition", "user_id", "count")
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[float, int, Any, int]] = []
+        self._lock = threading.Lock()
+
+    def write(self, partition: int, data: Mapping[Any, int], flushed_at: float) -> None:
+        rows = [(flushed_at, partition, user_id, n) for user_id, n in data.items()]
+        with self._lock:
+            self._rows.extend(rows)
+
+    def frame(self) -> pd.DataFrame:
+        """Return one row per (flush, user): flushed_at, partition, user_id, count."""
+        import pandas as pd
+
+        with self._lock:
+            rows = list(self._rows)
+        return pd.DataFrame(rows, columns=list(self.COLUMNS))
+
+    def totals(self) -> dict[Any, int]:
+        """Return the events flushed per user so far."""
+        totals: dict[Any, int] = {}
+        with self._lock:
+            for _, _, user_id, n in self._rows:
+                totals[user_id] = totals.get(user_id, 0) + n
+        return totals
+
+    def __repr__(self) -> str:
+        return f"MemorySink({len(self._rows)} rows)"
+
+
+class SQLiteSink:
+    """Upsert running totals per user into SQLite, one transaction per flush.
+
+    Tables: ``totals(user_id PRIMARY KEY, count)`` and ``flushes(id,
+    flushed_at, partition, events)``. Totals add up across runs.
+    """
+
+    SCHEMA = """
+        CREATE TABLE IF NOT EXISTS totals (user_id PRIMARY KEY, count INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS flushes (
+            id INTEGER PRIMARY KEY, flushed_at REAL NOT NULL,
+            partition INTEGER NOT NULL, events INTEGER NOT NULL);
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        if not isinstance(path, (str, Path)) or not str(path):
+            raise TypeError(f"path must be a non-empty str or Path, got: {path!r}")
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        with self._connect() as db:
+            db.executescript(self.SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=10)
+
+    def write(self, partition: int, data: Mapping[Any, int], flushed_at: float) -> None:
+        with self._lock:
+            db = self._connect()
+            try:
+                with db:  # one transaction: totals and the flush log together
+                    db.executemany(
+                        "INSERT INTO totals (user_id, count) VALUES (?, ?) "
+                        "ON CONFLICT(user_id) DO UPDATE SET count = count + excluded.count",
+                        list(data.items()),
+                    )
+                    db.execute(
+                        "INSERT INTO flushes (flushed_at, partition, events) VALUES (?, ?, ?)",
+                        (flushed_at, partition, sum(data.values())),
+                    )
+            finally:
+                db.close()
+
+    def totals(self) -> dict[Any, int]:
+        """Return the running total per user."""
+        db = self._connect()
+        try:
+            return dict(db.execute("SELECT user_id, count FROM totals ORDER BY user_id"))
+        finally:
+            db.close()
+
+    def flushes(self) -> int:
+        """Return how many flushes were written."""
+        db = self._connect()
+        try:
+            return int(db.execute("SELECT COUNT(*) FROM flushes").fetchone()[0])
+        finally:
+            db.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteSink({str(self.path)!r})"

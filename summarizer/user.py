@@ -1,0 +1,40 @@
+"""User: the event the seed records, an immutable record with three required fields.
+
+As the Livebook's ``@enforce_keys [:id, :name, :plan]`` struct::
+
+    User(id="1", name="MegaCorp", plan="enterprise")
+    User(id="1", name="MegaCorp")
+    # TypeError: User.__init__() missing 1 required positional argument: 'plan'
+
+``id`` routes the event to a partition, so it must be what the BEAM can hash
+the same way: a str (hashed as its UTF-8 bytes) or an int.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["User"]
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """Identify who caused an event: ``id``, ``name`` and ``plan``, all required."""
+
+    id: str | int
+    name: str
+    plan: str
+
+    def __post_init__(self) -> None:
+        if isinstance(self.id, bool) or not isinstance(self.id, (str, int)):
+            raise TypeError(f"id must be a str or an int, got: {_short(self.id)}")
+        for field in ("name", "plan"):
+            value = getattr(self, field)
+            if not isinstance(value, str):
+                raise TypeError(f"{field} must be a str, got: {_short(value)}")
+
+
+def _short(value: object, limit: int = 80) -> str:
+    """Return ``repr(value)`` cut to ``limit`` characters, for error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
