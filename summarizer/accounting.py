@@ -16,6 +16,8 @@ Per partition we count ``accepted`` (``record_event`` returned), ``flushed``
 * ``"noproc"``: cast while the collector was dead or restarting;
 * ``"killed"``: in the buffer or the mailbox of a collector that was killed;
 * ``"exit"``: still queued when the collector exited some other way;
+* ``"overflow"``: dropped by a full bounded mailbox (``max_mailbox`` with
+  ``overflow="drop_newest"``);
 * ``"no_tree"``: recorded while no tree was running (counted, not partitioned).
 
 ``pending`` is what sits in the collectors' buffers and mailboxes now; after a
@@ -36,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .otp import Pid
     from .sinks import Sink
 
 __all__ = ["Accounting", "Ledger", "PartitionAccount"]
@@ -135,6 +138,8 @@ class Ledger:
         partitions: int,
         sinks: Iterable[Sink] = (),
         on_flush: Callable[[int, dict[Any, int]], Any] | None = None,
+        max_mailbox: int | None = None,
+        overflow: str = "block",
     ) -> None:
         self.partitions = partitions
         self.accepted = [itertools.count() for _ in range(partitions)]
@@ -144,7 +149,34 @@ class Ledger:
         self.sink_errors: Counter[str] = Counter()
         self.sinks = list(sinks)
         self.on_flush = on_flush
+        self.max_mailbox = max_mailbox
+        self.overflow = overflow
+        self._slots: dict[Pid, threading.Semaphore] = {}
         self._lock = threading.Lock()
+
+    def open_mailbox(self, pid: Pid) -> threading.Semaphore:
+        """Bound a new collector's mailbox to ``max_mailbox`` queued casts."""
+        assert self.max_mailbox is not None
+        slots = threading.Semaphore(self.max_mailbox)
+        with self._lock:
+            self._slots = {p: s for p, s in self._slots.items() if p._proc.alive}
+            self._slots[pid] = slots
+        return slots
+
+    def admit(self, partition: int, pid: Pid) -> bool:
+        """Take a mailbox slot: wait for one (``"block"``) or count a drop."""
+        slots = self._slots.get(pid)
+        if slots is None:
+            return True
+        if self.overflow == "drop_newest":
+            if slots.acquire(blocking=False):
+                return True
+            self.lose(partition, "overflow", 1)
+            return False
+        while not slots.acquire(timeout=0.05):
+            if not pid._proc.alive:
+                break  # the cast will find it dead and count the loss
+        return True
 
     def lose(self, partition: int | None, reason: str, n: int) -> None:
         """Count ``n`` events lost for ``reason``."""

@@ -79,7 +79,7 @@ class EventCollector(GenServer):
         pid = t.pids[p]
         if pid is None:
             books.lose(p, "noproc", 1)
-        else:
+        elif books.max_mailbox is None or books.admit(p, pid):
             pid._proc.put(("record_event", user))
 
     @staticmethod
@@ -107,6 +107,17 @@ class EventCollector(GenServer):
         Process.flag("trap_exit", True)
         self.partition: int = options["partition"]
         self.ledger: Ledger = options["ledger"]
+        if self.ledger.max_mailbox is not None:
+            me = Process.self()
+            assert me is not None
+            slots = self.ledger.open_mailbox(me)
+            unbounded = self.handle_cast
+
+            def handle_cast(request: Any, state: Buffer) -> NoReply:
+                slots.release()
+                return unbounded(request, state)
+
+            self.handle_cast = handle_cast  # type: ignore[method-assign]
         return Ok(self._fresh())
 
     def _fresh(self) -> Buffer:
@@ -137,7 +148,7 @@ class EventCollector(GenServer):
         proc = current()
         assert proc is not None
         others = []
-        while True:
+        for _ in range(proc.mailbox.qsize()):  # what is queued now; later casts count as lost
             try:
                 msg = proc.mailbox.get_nowait()
             except Empty:

@@ -24,6 +24,8 @@ after it, so a graceful stop reaches the sinks with everything.
 
 from __future__ import annotations
 
+import atexit
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -33,8 +35,10 @@ from .collector import EventCollector
 from .flusher import EventFlusher
 from .otp import (
     NoProcess,
+    OtpError,
     PartitionSupervisor,
     Pid,
+    Process,
     Supervisor,
     schedulers_online,
 )
@@ -44,6 +48,38 @@ from .sinks import LogSink, Sink
 __all__ = ["SummarizerSupervisor"]
 
 FLUSHERS = "EventFlusherPartitionSupervisor"
+
+
+_at_exit: dict[str, float] = {}  # trees to stop at interpreter exit, with their bound
+
+
+@atexit.register
+def _stop_at_exit() -> None:
+    """Stop and flush the trees still running, each within its bound; never hang."""
+    for name, timeout in list(_at_exit.items()):
+        if Process.alive(name):
+            try:
+                Supervisor.stop(name, "shutdown", timeout)
+            except OtpError as e:
+                logging.getLogger("summarizer").error("%s did not stop at exit: %s", name, e)
+
+
+def _number(name: str, value: Any) -> float:
+    """Return ``value`` if it is a positive finite number; raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a positive number, got: {value!r}")
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{name} must be a positive number, got: {value!r}")
+    return float(value)
+
+
+def _positive(name: str, value: Any) -> int:
+    """Return ``value`` if it is a positive int; raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a positive integer, got: {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got: {value!r}")
+    return value
 
 
 def _with_partition(args: list[Any], partition: int) -> list[Any]:
@@ -63,20 +99,26 @@ class SummarizerSupervisor(Supervisor):
         on_flush: Callable[[int, dict[Any, int]], Any] | None = None,
         sinks: Iterable[Sink] | None = None,
         name: str = "SummarizerSupervisor",
+        *,
+        max_restarts: int = 3,
+        max_seconds: float = 5,
+        max_mailbox: int | None = None,
+        overflow: str = "block",
+        exit_timeout: float = 1.0,
     ) -> Pid:
-        """Start the tree and return its Pid; times are in seconds."""
-        if (
-            isinstance(flush_interval, bool)
-            or not isinstance(flush_interval, (int, float))
-            or not 0 < flush_interval < float("inf")
-        ):
-            raise ValueError(f"flush_interval must be a positive number, got: {flush_interval!r}")
-        if partitions is None:
-            partitions = schedulers_online()
-        if isinstance(partitions, bool) or not isinstance(partitions, int):
-            raise TypeError(f"partitions must be a positive integer, got: {partitions!r}")
-        if partitions < 1:
-            raise ValueError(f"partitions must be a positive integer, got: {partitions!r}")
+        """Start the tree and return its Pid; times are in seconds.
+
+        ``max_restarts``/``max_seconds`` set the intensity of both
+        PartitionSupervisors (OTP's defaults). ``max_mailbox`` bounds each
+        collector's queued casts: with ``overflow="block"`` producers wait, with
+        ``"drop_newest"`` the event is dropped and counted; None (default) is
+        unbounded, as OTP. At interpreter exit a tree still running is stopped
+        and flushed within ``exit_timeout`` seconds.
+        """
+        _number("flush_interval", flush_interval)
+        partitions = _positive(
+            "partitions", schedulers_online() if partitions is None else partitions
+        )
         if on_flush is not None and not callable(on_flush):
             raise TypeError(f"on_flush must be callable or None, got: {on_flush!r}")
         sinks = [LogSink()] if sinks is None else list(sinks)
@@ -85,13 +127,22 @@ class SummarizerSupervisor(Supervisor):
                 raise TypeError(
                     f"sinks must have a write(partition, data, flushed_at), got: {sink!r}"
                 )
-        ledger = Ledger(partitions, sinks, on_flush)
+        if max_mailbox is not None:
+            _positive("max_mailbox", max_mailbox)
+        if overflow not in ("block", "drop_newest"):
+            raise ValueError(f"overflow must be 'block' or 'drop_newest', got: {overflow!r}")
+        _number("exit_timeout", exit_timeout)
+        flags = Supervisor.init([], max_restarts=max_restarts, max_seconds=max_seconds)
+        ledger = Ledger(partitions, sinks, on_flush, max_mailbox, overflow)
         options = {
             "flush_interval": float(flush_interval),
             "ledger": ledger,
             "partitions": partitions,
+            "max_restarts": flags.max_restarts,
+            "max_seconds": flags.max_seconds,
         }
         pid = Supervisor.start_link(cls, options, name=name)
+        _at_exit[name] = exit_timeout
         return pid
 
     def init(self, options: dict[str, Any]) -> SupervisorFlags:  # type: ignore[override]
@@ -105,6 +156,8 @@ class SummarizerSupervisor(Supervisor):
                     "name": collector.NAME,
                     "partitions": n,
                     "with_arguments": _with_partition,
+                    "max_restarts": options["max_restarts"],
+                    "max_seconds": options["max_seconds"],
                 },
             ),
             (
@@ -114,6 +167,8 @@ class SummarizerSupervisor(Supervisor):
                     "name": FLUSHERS,
                     "partitions": n,
                     "with_arguments": _with_partition,
+                    "max_restarts": options["max_restarts"],
+                    "max_seconds": options["max_seconds"],
                 },
             ),
         ]
@@ -134,6 +189,4 @@ class SummarizerSupervisor(Supervisor):
     @staticmethod
     def running(name: str = "SummarizerSupervisor") -> bool:
         """Return whether a tree runs under ``name``."""
-        from .otp import Process
-
         return Process.alive(name)
