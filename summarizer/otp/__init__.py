@@ -1,0 +1,53 @@
+"""A small Erlang/OTP runtime on Python threads.
+
+Each process is one named OS thread reading its own mailbox; supervisors
+restart them as OTP's do::
+
+    from summarizer.otp import GenServer, Ok, Reply, Supervisor
+
+
+    class Pong(GenServer):
+        def handle_call(self, request, from_, state):
+            return Reply("pong", state)
+
+
+    sup = Supervisor.start_link([Pong], strategy="one_for_one")
+    [(_id, pid, _type, _modules)] = Supervisor.which_children(sup)
+    GenServer.call(pid, "ping")  # "pong"
+    Supervisor.stop(sup)
+"""
+
+from .child_spec import ChildSpec
+from .errors import AlreadyStarted, CallTimeout, ExitError, NoProcess, OtpError, StartError
+from .gen_server import From, GenServer, NoReply, Ok, Reply, Stop
+from .partition_supervisor import PartitionSupervisor
+from .phash2 import phash2
+from .process import Pid, Process, TimerRef
+from .supervisor import Child, Supervisor
+from .task import TaskTimeout, async_stream, schedulers_online
+
+__all__ = [
+    "AlreadyStarted",
+    "CallTimeout",
+    "Child",
+    "ChildSpec",
+    "ExitError",
+    "From",
+    "GenServer",
+    "NoProcess",
+    "NoReply",
+    "Ok",
+    "OtpError",
+    "PartitionSupervisor",
+    "Pid",
+    "Process",
+    "Reply",
+    "StartError",
+    "Stop",
+    "Supervisor",
+    "TaskTimeout",
+    "TimerRef",
+    "async_stream",
+    "phash2",
+    "schedulers_online",
+]
