@@ -26,6 +26,7 @@ graceful ``Supervisor.stop`` it is 0.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import threading
@@ -122,7 +123,9 @@ class Accounting:
             }
             for p in self.partitions
         ]
-        return pd.DataFrame(rows).set_index("partition")
+        columns = ["partition", "accepted", "flushed", "pending", "lost"]
+        frame: pd.DataFrame = pd.DataFrame(rows, columns=columns).set_index("partition")
+        return frame
 
 
 class Ledger:
@@ -196,7 +199,7 @@ class Ledger:
             return
         flushed_at = time.time()
         targets: list[tuple[str, Callable[[], Any]]] = [
-            (repr(s), lambda s=s: s.write(partition, data, flushed_at)) for s in self.sinks
+            (repr(s), functools.partial(s.write, partition, data, flushed_at)) for s in self.sinks
         ]
         if self.on_flush is not None:
             on_flush = self.on_flush

@@ -13,6 +13,9 @@ after a crash: it first takes the casts still queued in its mailbox, then hands
 the buffer to the flush path (sinks and ``on_flush``). A graceful stop, or an
 exception inside a callback, therefore loses nothing; a ``kill`` loses the
 buffer, as on the BEAM, and the loss is counted (see `summarizer.accounting`).
+A ``flush_events`` whose caller is gone by the time it is answered (the call
+timed out, or the collector was killed meanwhile) hands its events to the flush
+path itself instead of dropping them.
 """
 
 from __future__ import annotations
@@ -133,12 +136,18 @@ class EventCollector(GenServer):
         state.count += 1
         return self._noreply
 
-    def handle_call(self, request: Any, from_: Any, state: Buffer) -> Reply:
+    def handle_call(self, request: Any, from_: Any, state: Buffer) -> Reply | NoReply:
         if request == "flush_events":
+            data = state.data
             if state.count > 0:
                 log.info("EventCollector:%r - %d events flushed", Process.self(), state.count)
                 self.ledger.flush(self.partition, state.count)
-            return Reply(state.data, self._fresh())
+            GenServer.reply(from_, data)
+            if data and from_.value is not data:
+                # The caller is gone (it timed out, or we were killed meanwhile) and
+                # the reply was dropped: deliver the events from here, not lose them.
+                self.ledger.deliver(self.partition, data)
+            return NoReply(self._fresh())
         if request == "pending":
             return Reply(state.count, state)
         raise ValueError(f"EventCollector got an unknown call: {request!r}")
@@ -156,16 +165,28 @@ class EventCollector(GenServer):
             if msg.__class__ is Envelope:
                 others.append(msg)
             else:
-                self.handle_cast(msg, state)
+                try:
+                    self.handle_cast(msg, state)
+                except Exception:  # another malformed cast: skip it, keep the buffer
+                    log.exception("EventCollector:%r - dropped a bad cast: %r", proc.pid, msg)
         proc.discard(others, reason)
         if state.count:
-            self.ledger.flush(self.partition, state.count)
-            self.ledger.deliver(self.partition, state.data)
+            count, data = state.count, state.data
+            state.count, state.data = 0, {}  # handed over: a kill from here on destroys nothing
+            self.ledger.flush(self.partition, count)
+            self.ledger.deliver(self.partition, data)
 
     # -- accounting hooks --------------------------------------------------
 
     def lost_messages(self, msgs: list[Any], reason: Any) -> None:
-        n = sum(1 for m in msgs if isinstance(m, tuple) and m and m[0] == "record_event")
+        n = sum(  # what record_event accepted; a stray cast (a bad request) is no event
+            1
+            for m in msgs
+            if m.__class__ is tuple
+            and len(m) == 2
+            and m[0] == "record_event"
+            and isinstance(m[1], User)
+        )
         self.ledger.lose(self.partition, _LOST_REASONS.get(reason, "exit"), n)
 
     def lost_state(self, state: Buffer, reason: Any) -> None:

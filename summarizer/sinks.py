@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .user import _short
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -69,7 +71,8 @@ class MemorySink:
 
         with self._lock:
             rows = list(self._rows)
-        return pd.DataFrame(rows, columns=list(self.COLUMNS))
+        frame: pd.DataFrame = pd.DataFrame(rows, columns=list(self.COLUMNS))
+        return frame
 
     def totals(self) -> dict[Any, int]:
         """Return the events flushed per user so far."""
@@ -99,7 +102,7 @@ class SQLiteSink:
 
     def __init__(self, path: str | Path) -> None:
         if not isinstance(path, (str, Path)) or not str(path):
-            raise TypeError(f"path must be a non-empty str or Path, got: {path!r}")
+            raise TypeError(f"path must be a non-empty str or Path, got: {_short(path)}")
         self.path = Path(path)
         self._lock = threading.Lock()
         with self._connect() as db:
@@ -116,7 +119,7 @@ class SQLiteSink:
                     db.executemany(
                         "INSERT INTO totals (user_id, count) VALUES (?, ?) "
                         "ON CONFLICT(user_id) DO UPDATE SET count = count + excluded.count",
-                        list(data.items()),
+                        [(_to_sql(user_id), n) for user_id, n in data.items()],
                     )
                     db.execute(
                         "INSERT INTO flushes (flushed_at, partition, events) VALUES (?, ?, ?)",
@@ -129,7 +132,8 @@ class SQLiteSink:
         """Return the running total per user."""
         db = self._connect()
         try:
-            return dict(db.execute("SELECT user_id, count FROM totals ORDER BY user_id"))
+            rows = db.execute("SELECT user_id, count FROM totals ORDER BY user_id")
+            return {_from_sql(user_id): n for user_id, n in rows}
         finally:
             db.close()
 
@@ -143,3 +147,18 @@ class SQLiteSink:
 
     def __repr__(self) -> str:
         return f"SQLiteSink({str(self.path)!r})"
+
+
+def _to_sql(user_id: Any) -> Any:
+    """Return ``user_id`` as SQLite stores it: an int beyond 64 bits as a BLOB of hex digits.
+
+    User ids are str or int, so a BLOB key never collides with one stored as is.
+    """
+    if isinstance(user_id, int) and not -(2**63) <= user_id < 2**63:
+        return format(user_id, "x").encode()
+    return user_id
+
+
+def _from_sql(user_id: Any) -> Any:
+    """Invert `_to_sql`."""
+    return int(user_id.decode(), 16) if isinstance(user_id, bytes) else user_id

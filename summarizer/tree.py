@@ -44,6 +44,7 @@ from .otp import (
 )
 from .otp.supervisor import SupervisorFlags
 from .sinks import LogSink, Sink
+from .user import _short
 
 __all__ = ["SummarizerSupervisor"]
 
@@ -67,18 +68,21 @@ def _stop_at_exit() -> None:
 def _number(name: str, value: Any) -> float:
     """Return ``value`` if it is a positive finite number; raise naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a positive number, got: {value!r}")
+        raise TypeError(f"{name} must be a positive number, got: {_short(value)}")
     if not 0 < value < float("inf"):
-        raise ValueError(f"{name} must be a positive number, got: {value!r}")
-    return float(value)
+        raise ValueError(f"{name} must be a positive number, got: {_short(value)}")
+    try:
+        return float(value)
+    except OverflowError:  # an int too large for a float: no time is that long
+        raise ValueError(f"{name} must be a positive number, got: {_short(value)}") from None
 
 
 def _positive(name: str, value: Any) -> int:
     """Return ``value`` if it is a positive int; raise naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a positive integer, got: {value!r}")
+        raise TypeError(f"{name} must be a positive integer, got: {_short(value)}")
     if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got: {value!r}")
+        raise ValueError(f"{name} must be a positive integer, got: {_short(value)}")
     return value
 
 
@@ -120,17 +124,19 @@ class SummarizerSupervisor(Supervisor):
             "partitions", schedulers_online() if partitions is None else partitions
         )
         if on_flush is not None and not callable(on_flush):
-            raise TypeError(f"on_flush must be callable or None, got: {on_flush!r}")
+            raise TypeError(f"on_flush must be callable or None, got: {_short(on_flush)}")
+        if sinks is not None and not isinstance(sinks, Iterable):
+            raise TypeError(f"sinks must be a list of sinks or None, got: {_short(sinks)}")
         sinks = [LogSink()] if sinks is None else list(sinks)
         for sink in sinks:
             if not callable(getattr(sink, "write", None)):
                 raise TypeError(
-                    f"sinks must have a write(partition, data, flushed_at), got: {sink!r}"
+                    f"sinks must have a write(partition, data, flushed_at), got: {_short(sink)}"
                 )
         if max_mailbox is not None:
             _positive("max_mailbox", max_mailbox)
         if overflow not in ("block", "drop_newest"):
-            raise ValueError(f"overflow must be 'block' or 'drop_newest', got: {overflow!r}")
+            raise ValueError(f"overflow must be 'block' or 'drop_newest', got: {_short(overflow)}")
         _number("exit_timeout", exit_timeout)
         flags = Supervisor.init([], max_restarts=max_restarts, max_seconds=max_seconds)
         ledger = Ledger(partitions, sinks, on_flush, max_mailbox, overflow)
@@ -141,7 +147,12 @@ class SummarizerSupervisor(Supervisor):
             "max_restarts": flags.max_restarts,
             "max_seconds": flags.max_seconds,
         }
-        pid = Supervisor.start_link(cls, options, name=name)
+        running = collector._Books.ledger
+        try:
+            pid = Supervisor.start_link(cls, options, name=name)
+        except BaseException:
+            collector._Books.ledger = running  # init installed ours: the running tree's again
+            raise
         _at_exit[name] = exit_timeout
         return pid
 

@@ -28,6 +28,11 @@ class User:
     def __post_init__(self) -> None:
         if isinstance(self.id, bool) or not isinstance(self.id, (str, int)):
             raise TypeError(f"id must be a str or an int, got: {_short(self.id)}")
+        if isinstance(self.id, str) and not self.id.isascii():
+            try:
+                self.id.encode()  # routing hashes the UTF-8 bytes, as the BEAM does
+            except UnicodeEncodeError:
+                raise ValueError(f"id must be valid UTF-8 text, got: {_short(self.id)}") from None
         for field in ("name", "plan"):
             value = getattr(self, field)
             if not isinstance(value, str):

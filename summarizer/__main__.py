@@ -1,0 +1,216 @@
+"""Run the Livebook's "Run" section headless: ``python -m summarizer run``.
+
+::
+
+    python -m summarizer run --events 100000 --max-concurrency 2000 --partitions 3 \\
+        --flush-interval 1 --seed 42 --db summary.sqlite
+
+It starts ``SummarizerSupervisor``, records ``--events`` events for the seed's five
+users (a seeded random choice each) through ``async_stream``, stops the tree
+gracefully and prints the totals per user and the accounting. The exit code is 0
+when every recorded event was flushed to its user, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import math
+import random
+import sqlite3
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict
+
+from . import EventCollector, LogSink, MemorySink, SQLiteSink, SummarizerSupervisor, User
+from .otp import NoProcess, Supervisor, async_stream, schedulers_online
+from .sinks import Sink
+
+__all__ = ["main"]
+
+TEST_USERS = [
+    User(id="1", name="MegaCorp", plan="enterprise"),
+    User(id="2", name="Gundam", plan="basic"),
+    User(id="3", name="CoffeeCentral", plan="free"),
+    User(id="4", name="CodeTogether", plan="enterprise"),
+    User(id="5", name="FPFunHouse", plan="basic"),
+]
+
+
+def positive_int(text: str) -> int:
+    """Parse a positive integer option."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got: {text}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """Parse a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got: {text}")
+    return value
+
+
+def integer(text: str) -> int:
+    """Parse any integer (a random seed)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got: {text}") from None
+
+
+def progress(iterable: Iterable[object], total: int) -> Iterator[object]:
+    """Show a tqdm bar on stderr while ``iterable`` runs; logs print above it."""
+    from tqdm import tqdm  # imported here, so --help and option errors stay quick
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    class Bar(tqdm):  # type: ignore[misc]
+        monitor_interval = 0  # no tqdm monitor thread: a run leaves no thread behind
+
+    with logging_redirect_tqdm(loggers=[logging.getLogger("summarizer")]):
+        yield from Bar(iterable, total=total, unit="event", file=sys.stderr)
+
+
+def parser() -> argparse.ArgumentParser:
+    """Return the command line parser."""
+    cli = argparse.ArgumentParser(
+        prog="python -m summarizer",
+        description="Run the Livebook's Run section headless.",
+    )
+    commands = cli.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser(
+        "run",
+        help="record events through the seed's supervision tree and check the totals",
+        description="Record events for the seed's five users through SummarizerSupervisor, "
+        "stop it gracefully, print the totals; exit 0 when nothing was lost, else 1.",
+    )
+    options: list[tuple[str, Callable[[str], object], object, str, str]] = [
+        ("--events", positive_int, 100_000, "N", "events to record"),
+        ("--max-concurrency", positive_int, 2000, "N", "async_stream's max_concurrency"),
+        ("--partitions", positive_int, None, "N", "collector and flusher partitions"),
+        ("--flush-interval", positive_seconds, 1.0, "SECONDS", "seconds between two flushes"),
+        ("--seed", integer, 42, "N", "seed of the random user choice, for exact totals"),
+        ("--db", str, None, "PATH", "also upsert running totals into this SQLite file"),
+    ]
+    shown = {"--partitions": f"schedulers_online(), {schedulers_online()} here", "--db": "none"}
+    for option, parse, default, metavar, text in options:
+        run.add_argument(
+            option,
+            type=parse,
+            default=default,
+            metavar=metavar,
+            help=f"{text} (default: {shown.get(option, default)})",
+        )
+    return cli
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    cli = parser()
+    args = cli.parse_args(argv)
+    log = logging.getLogger("summarizer")
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
+    saved = log.level, log.propagate
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    try:
+        return run(cli, args)
+    except KeyboardInterrupt:  # the tree was stopped (and flushed) on the way out
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(saved[0])
+        log.propagate = saved[1]
+
+
+def run(cli: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Perform the Livebook's Run section; return 0 if every event was flushed."""
+    import pandas as pd  # imported here, so --help and option errors stay quick
+
+    memory = MemorySink()
+    sinks: list[Sink] = [LogSink(), memory]
+    db, db_before = None, {}
+    if args.db is not None:
+        try:
+            db = SQLiteSink(args.db)
+            db_before = db.totals()
+        except (sqlite3.Error, OSError) as e:
+            cli.error(f"argument --db: cannot open {args.db}: {e}")
+        sinks.append(db)
+    if SummarizerSupervisor.running():
+        with contextlib.suppress(NoProcess):  # it may stop on its own meanwhile
+            Supervisor.stop("SummarizerSupervisor")
+    sup = SummarizerSupervisor.start_link(
+        flush_interval=args.flush_interval, partitions=args.partitions, sinks=sinks
+    )
+    try:
+        print("Supervisor.which_children(sup):")
+        for child in Supervisor.which_children(sup):
+            print(f"  {tuple(child)}")
+        print(pd.DataFrame([asdict(u) for u in TEST_USERS]).to_string(index=False))
+        rng = random.Random(args.seed)
+        picks = [rng.choice(TEST_USERS) for _ in range(args.events)]
+        started = time.perf_counter()
+        stream = async_stream(
+            range(args.events),
+            lambda i: EventCollector.record_event(picks[i]),
+            max_concurrency=args.max_concurrency,
+        )
+        for _ in progress(stream, args.events):
+            pass
+        recorded = time.perf_counter() - started
+    finally:
+        Supervisor.stop(sup)
+    stopped = time.perf_counter() - started
+    print(
+        f"recorded {args.events} events in {recorded:.2f} s "
+        f"({args.events / max(recorded, 1e-9):,.0f} events/s); "
+        f"stopped and flushed at {stopped:.2f} s"
+    )
+
+    expected = Counter(u.id for u in picks)
+    flushed = memory.totals()
+    rows = [
+        {
+            "user_id": u.id,
+            "name": u.name,
+            "expected": expected[u.id],
+            "flushed": flushed.get(u.id, 0),
+        }
+        for u in TEST_USERS
+    ]
+    ok = flushed == dict(expected)
+    if db is not None:
+        db_after = db.totals()
+        for row in rows:
+            row["db_total"] = db_after.get(row["user_id"], 0)
+        added = {k: n - db_before.get(k, 0) for k, n in db_after.items() if n != db_before.get(k)}
+        ok = ok and added == dict(expected)
+    print(pd.DataFrame(rows).to_string(index=False))
+    acc = SummarizerSupervisor.accounting()
+    print(acc.frame().to_string())
+    print(
+        f"accepted {acc.accepted}, flushed {acc.flushed}, pending {acc.pending}, "
+        f"lost by reason: {acc.lost}, sink errors: {acc.sink_errors}"
+    )
+    ok = ok and acc.balanced and not acc.lost and acc.accepted == args.events
+    print("OK: every event was flushed" if ok else "FAILED: events were lost or miscounted")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""EventFlusher: periodic flushes reach on_flush and sinks; stops flush; failures stay contained."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from summarizer import EventCollector, EventFlusher, MemorySink, SummarizerSupervisor, User
+from summarizer.accounting import Ledger
+from summarizer.otp import GenServer, PartitionSupervisor, Pid, Process, StartError, Supervisor
+
+pytestmark = pytest.mark.usefixtures("no_leaks")  # conftest: no thread or name left behind
+
+FLUSHERS = "EventFlusherPartitionSupervisor"
+USERS = [
+    User("1", "MegaCorp", "enterprise"),
+    User("2", "Gundam", "basic"),
+    User("3", "CoffeeCentral", "free"),
+    User("4", "CodeTogether", "enterprise"),
+    User("5", "FPFunHouse", "basic"),
+]
+WAIT = 10.0  # seconds: a bound for waits that normally end in milliseconds
+
+Flush = tuple[int, dict[Any, int]]  # what on_flush is called with
+
+
+@pytest.fixture
+def tree() -> Iterator[Callable[..., Pid]]:
+    """Start trees (3 partitions, no sinks); stop them after the test."""
+    started: list[Pid] = []
+
+    def start(**options: Any) -> Pid:
+        pid = SummarizerSupervisor.start_link(**{"partitions": 3, "sinks": [], **options})
+        started.append(pid)
+        return pid
+
+    yield start
+    for pid in started:
+        if Process.alive(pid):
+            Supervisor.stop(pid)
+
+
+def collecting() -> tuple[queue.SimpleQueue[Flush], Callable[[int, dict[Any, int]], None]]:
+    """Return a queue and an on_flush that puts every flush into it."""
+    flushes: queue.SimpleQueue[Flush] = queue.SimpleQueue()
+    return flushes, lambda partition, data: flushes.put((partition, data))
+
+
+def flushed_until(flushes: queue.SimpleQueue[Flush], events: int) -> dict[int, Counter[Any]]:
+    """Take flushes until ``events`` events arrived; return them merged per partition."""
+    merged: dict[int, Counter[Any]] = {}
+    while sum(sum(c.values()) for c in merged.values()) < events:
+        partition, data = flushes.get(timeout=WAIT)
+        merged.setdefault(partition, Counter()).update(data)
+    return merged
+
+
+class Broken:
+    """A sink that always fails."""
+
+    def write(self, partition: int, data: Mapping[Any, int], flushed_at: float) -> None:
+        raise OSError("disk full")
+
+    def __repr__(self) -> str:
+        return "Broken()"
+
+
+class CountWarnings(logging.Handler):
+    """Set ``reached`` once ``n`` warnings were logged."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(logging.WARNING)
+        self.n = n
+        self.reached = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.n -= 1
+        if self.n <= 0:
+            self.reached.set()
+
+
+def test_a_periodic_flush_reaches_on_flush(tree: Callable[..., Pid]) -> None:
+    flushes, on_flush = collecting()
+    tree(flush_interval=0.05, on_flush=on_flush)
+    for _ in range(3):
+        EventCollector.record_event(USERS[2])  # partition 1
+    assert flushed_until(flushes, 3) == {1: {"3": 3}}
+
+
+def test_periodic_flushes_keep_coming_after_the_first(tree: Callable[..., Pid]) -> None:
+    flushes, on_flush = collecting()
+    tree(flush_interval=0.02, on_flush=on_flush)
+    for _ in range(3):
+        EventCollector.record_event(USERS[0])
+        assert flushes.get(timeout=WAIT) == (0, {"1": 1})  # flushed, and the next tick comes
+
+
+def test_a_graceful_stop_flushes_every_buffer(tree: Callable[..., Pid]) -> None:
+    memory = MemorySink()
+    sup = tree(flush_interval=60.0, sinks=[memory])  # only the stop flushes
+    recorded = Counter[str]()
+    for i in range(1000):
+        user = USERS[i * i % len(USERS)]
+        EventCollector.record_event(user)
+        recorded[user.id] += 1
+
+    Supervisor.stop(sup)
+
+    assert memory.totals() == recorded
+    acc = SummarizerSupervisor.accounting()
+    assert (acc.accepted, acc.flushed, acc.pending, acc.lost) == (1000, 1000, 0, {})
+
+
+def test_a_failing_sink_is_logged_counted_and_the_flusher_keeps_running(
+    tree: Callable[..., Pid], caplog: pytest.LogCaptureFixture
+) -> None:
+    flushes, on_flush = collecting()
+    memory = MemorySink()
+    tree(flush_interval=0.02, sinks=[Broken(), memory], on_flush=on_flush)
+
+    EventCollector.record_event(USERS[0])
+    assert flushes.get(timeout=WAIT) == (0, {"1": 1})
+    EventCollector.record_event(USERS[0])
+    assert flushes.get(timeout=WAIT) == (0, {"1": 1})  # a later flush still arrives
+
+    assert memory.totals() == {"1": 2}  # the other sinks got every flush
+    assert SummarizerSupervisor.accounting().sink_errors == {"Broken()": 2}
+    failures = [r for r in caplog.records if "sink Broken() failed" in r.getMessage()]
+    assert len(failures) == 2
+    assert all(r.exc_info and isinstance(r.exc_info[1], OSError) for r in failures)
+
+
+def test_a_failing_on_flush_is_counted_and_the_sinks_still_get_the_flush(
+    tree: Callable[..., Pid],
+) -> None:
+    memory = MemorySink()
+    delivered = threading.Event()
+
+    def on_flush(partition: int, data: dict[Any, int]) -> None:
+        delivered.set()
+        raise RuntimeError("bad callback")
+
+    sup = tree(flush_interval=0.02, sinks=[memory], on_flush=on_flush)
+    EventCollector.record_event(USERS[0])
+    assert delivered.wait(WAIT)
+    Supervisor.stop(sup)
+    assert memory.totals() == {"1": 1}
+    assert SummarizerSupervisor.accounting().sink_errors == {"on_flush": 1}
+
+
+def test_a_flusher_survives_its_collector_being_down_at_tick_time(
+    tree: Callable[..., Pid],
+) -> None:
+    flushes, on_flush = collecting()
+    ticks = CountWarnings(2)
+    log = logging.getLogger("summarizer")
+    log.addHandler(ticks)
+    ledger = Ledger(3, on_flush=on_flush)
+    flusher = EventFlusher.start_link({"flush_interval": 0.02, "partition": 0, "ledger": ledger})
+    try:
+        assert ticks.reached.wait(WAIT)  # two ticks found no collector, and logged it
+        assert Process.alive(flusher)
+
+        tree(flush_interval=60.0)  # now the collectors are up
+        EventCollector.record_event(USERS[0])
+        assert flushes.get(timeout=WAIT) == (0, {"1": 1})  # flushed by the lone flusher
+    finally:
+        GenServer.stop(flusher)
+        log.removeHandler(ticks)
+
+
+def test_a_killed_flusher_is_restarted_and_rearms_its_timer(tree: Callable[..., Pid]) -> None:
+    flushes, on_flush = collecting()
+    tree(flush_interval=0.02, on_flush=on_flush)
+    [old] = [c.pid for c in PartitionSupervisor.which_children(FLUSHERS) if c.id == 0]
+    assert isinstance(old, Pid)
+
+    Process.exit(old, "kill")
+
+    [new] = [c.pid for c in PartitionSupervisor.which_children(FLUSHERS) if c.id == 0]
+    assert new != old and isinstance(new, Pid)
+    EventCollector.record_event(USERS[0])
+    assert flushes.get(timeout=WAIT) == (0, {"1": 1})
+
+
+@pytest.mark.parametrize(
+    ("options", "missing"),
+    [({"partition": 0}, "flush_interval"), ({"flush_interval": 1.0}, "partition")],
+)
+def test_the_flusher_init_without_flush_interval_or_partition_raises_a_clear_error(
+    options: dict[str, Any], missing: str
+) -> None:
+    with pytest.raises(StartError, match=f"needs the option '{missing}'") as info:
+        EventFlusher.start_link(options)
+    assert isinstance(info.value.__cause__, KeyError)
+    assert f"'{missing}'" in str(info.value.__cause__)
+
+
+@pytest.mark.parametrize("interval", [0, -1, "1", True])
+def test_the_flusher_init_with_a_bad_flush_interval_raises_naming_it(interval: Any) -> None:
+    with pytest.raises(StartError, match=r"flush_interval must be a positive number, got: "):
+        EventFlusher.start_link({"flush_interval": interval, "partition": 0})
+
+
+def test_the_flusher_init_with_options_that_are_not_a_dict_raises_naming_options() -> None:
+    with pytest.raises(StartError, match=r"options must be a dict, got: \[\]"):
+        EventFlusher.start_link([])

@@ -1,0 +1,186 @@
+"""SummarizerSupervisor: options, the tree's shape, a clean stop, and the seed's Run cell."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from summarizer import EventCollector, MemorySink, SummarizerSupervisor, User
+from summarizer.otp import (
+    AlreadyStarted,
+    PartitionSupervisor,
+    Pid,
+    Process,
+    StartError,
+    Supervisor,
+    async_stream,
+    schedulers_online,
+)
+
+pytestmark = pytest.mark.usefixtures("no_leaks")  # conftest: no thread or name left behind
+
+COLLECTORS = "EventCollectorPartitionSupervisor"
+FLUSHERS = "EventFlusherPartitionSupervisor"
+TEST_USERS = [  # the Livebook's test_users
+    User(id="1", name="MegaCorp", plan="enterprise"),
+    User(id="2", name="Gundam", plan="basic"),
+    User(id="3", name="CoffeeCentral", plan="free"),
+    User(id="4", name="CodeTogether", plan="enterprise"),
+    User(id="5", name="FPFunHouse", plan="basic"),
+]
+
+
+@pytest.fixture
+def tree() -> Iterator[Callable[..., Pid]]:
+    """Start trees (no periodic flush, no sinks by default); stop them after the test."""
+    started: list[Pid] = []
+
+    def start(**options: Any) -> Pid:
+        pid = SummarizerSupervisor.start_link(**{"flush_interval": 60.0, "sinks": [], **options})
+        started.append(pid)
+        return pid
+
+    yield start
+    for pid in started:
+        if Process.alive(pid):
+            Supervisor.stop(pid)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "error"),
+    [
+        ("flush_interval", 0, ValueError),
+        ("flush_interval", -1, ValueError),
+        ("flush_interval", "1", TypeError),
+        ("flush_interval", float("nan"), ValueError),
+        pytest.param("flush_interval", 10**400, ValueError, id="flush_interval-10**400"),
+        ("partitions", 0, ValueError),
+        ("partitions", 1.5, TypeError),
+        ("partitions", True, TypeError),
+        ("on_flush", 3, TypeError),
+        ("sinks", [object()], TypeError),
+        ("sinks", 3, TypeError),
+    ],
+)
+def test_start_link_with_a_bad_option_raises_naming_the_option_and_what_it_got(
+    option: str, value: Any, error: type[Exception]
+) -> None:
+    with pytest.raises(error, match=rf"^{option} must .*, got: ") as info:
+        SummarizerSupervisor.start_link(**{option: value})
+    got = repr(value[0] if isinstance(value, list) else value)
+    assert got[:60] in str(info.value)
+    assert not SummarizerSupervisor.running()
+
+
+def test_an_error_message_shows_at_most_80_characters_of_what_it_got() -> None:
+    with pytest.raises(TypeError, match=r"^flush_interval must .*, got: 'xxx") as info:
+        SummarizerSupervisor.start_link(flush_interval="x" * 10_000)
+    assert len(str(info.value)) < 150
+
+
+def test_which_children_shows_the_two_partition_supervisors_in_reverse_start_order(
+    tree: Callable[..., Pid],
+) -> None:
+    sup = tree(partitions=3)
+    children = Supervisor.which_children(sup)
+    assert [(c.id, c.type, c.modules) for c in children] == [
+        (FLUSHERS, "supervisor", ["PartitionSupervisor"]),
+        (COLLECTORS, "supervisor", ["PartitionSupervisor"]),
+    ]
+    flushers, collectors = (c.pid for c in children)
+    assert isinstance(flushers, Pid) and isinstance(collectors, Pid)
+    assert collectors < flushers  # the collectors started first
+    assert Supervisor.count_children(sup) == {
+        "specs": 2,
+        "active": 2,
+        "supervisors": 2,
+        "workers": 0,
+    }
+
+
+@pytest.mark.parametrize("name", [COLLECTORS, FLUSHERS])
+def test_each_partition_supervisor_runs_one_worker_per_partition(
+    tree: Callable[..., Pid], name: str
+) -> None:
+    tree(partitions=3)
+    assert PartitionSupervisor.partitions(name) == 3
+    children = PartitionSupervisor.which_children(name)
+    assert [c.id for c in children] == [2, 1, 0]
+    assert all(c.type == "worker" and Process.alive(c.pid) for c in children)
+    assert PartitionSupervisor.count_children(name) == {
+        "specs": 3,
+        "active": 3,
+        "supervisors": 0,
+        "workers": 3,
+    }
+
+
+def test_partitions_default_to_schedulers_online(tree: Callable[..., Pid]) -> None:
+    tree()
+    assert PartitionSupervisor.partitions(COLLECTORS) == schedulers_online()
+
+
+def test_a_second_tree_under_the_same_name_raises_and_leaves_the_first_running(
+    tree: Callable[..., Pid],
+) -> None:
+    sup = tree(partitions=3)
+    with pytest.raises(AlreadyStarted):
+        tree(partitions=2)
+    assert Process.whereis("SummarizerSupervisor") == sup
+    EventCollector.record_event(TEST_USERS[2])
+    assert EventCollector.flush_events(1) == {"3": 1}  # still the first tree's routing
+
+
+def test_a_second_tree_under_another_name_fails_and_leaves_the_running_books_intact(
+    tree: Callable[..., Pid],
+) -> None:
+    tree(partitions=3)
+    with pytest.raises(StartError):  # its PartitionSupervisors' names are taken
+        tree(partitions=1, name="SecondTree")
+    for user in TEST_USERS:
+        EventCollector.record_event(user)
+    acc = SummarizerSupervisor.accounting()
+    assert [p.accepted for p in acc.partitions] == [3, 2, 0]
+
+
+def test_running_tells_whether_a_tree_runs(tree: Callable[..., Pid]) -> None:
+    assert not SummarizerSupervisor.running()
+    sup = tree()
+    assert SummarizerSupervisor.running()
+    Supervisor.stop(sup)
+    assert not SummarizerSupervisor.running()
+
+
+def test_stop_leaves_the_thread_count_as_before() -> None:
+    before, names = threading.active_count(), Process.registered()
+    sup = SummarizerSupervisor.start_link(flush_interval=0.01, partitions=3, sinks=[])
+    for user in TEST_USERS:
+        EventCollector.record_event(user)
+    assert threading.active_count() > before
+    Supervisor.stop(sup)
+    assert threading.active_count() == before
+    assert Process.registered() == names
+
+
+def test_the_seeds_run_of_100000_events_gives_exact_per_user_totals(
+    tree: Callable[..., Pid],
+) -> None:
+    memory = MemorySink()
+    sup = tree(flush_interval=1.0, partitions=3, sinks=[memory])
+    rng = random.Random(42)
+    picks = [rng.choice(TEST_USERS) for _ in range(100_000)]
+
+    for _ in async_stream(
+        range(100_000), lambda i: EventCollector.record_event(picks[i]), max_concurrency=2000
+    ):
+        pass
+    Supervisor.stop(sup)
+
+    assert memory.totals() == Counter(user.id for user in picks)
+    acc = SummarizerSupervisor.accounting()
+    assert (acc.accepted, acc.flushed, acc.pending, acc.lost) == (100_000, 100_000, 0, {})
