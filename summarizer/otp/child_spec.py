@@ -3,7 +3,7 @@
 A spec is what Elixir's ``child_spec/1`` returns::
 
     ChildSpec(id="Stack", start=(Stack.start_link, (["hello"],)))
-    Stack.child_spec(["hello"])            # the same, built by the class
+    Stack.child_spec(["hello"])  # the same, built by the class
 
 * ``id``: unique among the supervisor's children;
 * ``start``: ``(function, args)`` or ``(function, args, kwargs)``; the
@@ -17,9 +17,10 @@ A spec is what Elixir's ``child_spec/1`` returns::
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from .process import brief
 
 __all__ = ["ChildSpec"]
 
@@ -30,7 +31,7 @@ TYPES = ("worker", "supervisor")
 def validate_name(name: Any) -> None:
     """Raise unless ``name`` is None or a non-empty str."""
     if name is not None and (not isinstance(name, str) or not name):
-        raise TypeError(f"name must be a non-empty str or None, got: {name!r}")
+        raise TypeError(f"name must be a non-empty str or None, got: {brief(name)}")
 
 
 @dataclass(frozen=True)
@@ -53,17 +54,21 @@ class ChildSpec:
             or not isinstance(start[1], (tuple, list))
             or (len(start) == 3 and not isinstance(start[2], dict))
         ):
-            raise TypeError(f"start must be (function, args) or (function, args, kwargs), got: {start!r}")
+            raise TypeError(
+                f"start must be (function, args) or (function, args, kwargs), got: {brief(start)}"
+            )
         if self.restart not in RESTARTS:
-            raise ValueError(f"restart must be one of {', '.join(RESTARTS)}, got: {self.restart!r}")
+            raise ValueError(
+                f"restart must be one of {', '.join(RESTARTS)}, got: {brief(self.restart)}"
+            )
         if self.type not in TYPES:
-            raise ValueError(f"type must be 'worker' or 'supervisor', got: {self.type!r}")
+            raise ValueError(f"type must be 'worker' or 'supervisor', got: {brief(self.type)}")
         s = self.shutdown
         if s not in ("brutal_kill", "infinity") and (
-            isinstance(s, bool) or not isinstance(s, (int, float)) or s < 0
+            isinstance(s, bool) or not isinstance(s, (int, float)) or not s >= 0  # NaN too
         ):
             raise ValueError(
-                f"shutdown must be seconds >= 0, 'brutal_kill' or 'infinity', got: {s!r}"
+                f"shutdown must be seconds >= 0, 'brutal_kill' or 'infinity', got: {brief(s)}"
             )
 
     def start_child(self) -> Any:

@@ -6,7 +6,7 @@ catch them all at once::
     try:
         GenServer.call("NoSuchServer", "ping")
     except NoProcess as e:
-        e.reason        # "noproc", as Erlang's exit reason
+        e.reason  # "noproc", as Erlang's exit reason
 
 `ExitError` mirrors an Erlang exit seen by a caller (``{reason, {GenServer,
 :call, ...}}``); `StartError` mirrors ``{:error, reason}`` from ``start_link``.

@@ -14,10 +14,11 @@ Subclass it and implement the callbacks you need, as with ``use GenServer``::
             _push, element = request
             return NoReply([element, *state])
 
+
     pid = Stack.start_link(["hello"], name="stack")
-    GenServer.call(pid, "pop")             # "hello"
+    GenServer.call(pid, "pop")  # "hello"
     GenServer.cast("stack", ("push", "world"))
-    GenServer.call("stack", "pop")         # "world"
+    GenServer.call("stack", "pop")  # "world"
     GenServer.stop("stack")
 
 The server's state lives in its own thread and only the callbacks touch it:
@@ -53,7 +54,17 @@ from typing import Any, ClassVar, TypeVar
 
 from .child_spec import ChildSpec, validate_name
 from .errors import CallTimeout, ExitError, NoProcess, OtpError, StartError
-from .process import NORMAL_REASONS, Envelope, Pid, Proc, current, register, resolve, set_current
+from .process import (
+    NORMAL_REASONS,
+    Envelope,
+    Pid,
+    Proc,
+    brief,
+    current,
+    register,
+    resolve,
+    set_current,
+)
 
 __all__ = ["From", "GenServer", "NoReply", "Ok", "Reply", "Stop"]
 
@@ -119,11 +130,13 @@ class From:
             self.value = value
             self._lock.release()
 
-    def fail(self, reason: Any) -> None:
-        """Fail the call with the server's exit ``reason``."""
+    def fail(self, reason: Any) -> bool:
+        """Fail the call with ``reason``; return False if it was answered already."""
         if next(self._once) == 0:
             self.error = reason
             self._lock.release()
+            return True
+        return False
 
     def wait(self, timeout: float | None) -> bool:
         """Wait for the answer; return False on timeout."""
@@ -131,11 +144,14 @@ class From:
 
 
 def _check_timeout(timeout: Any) -> float | None:
+    """Validate a timeout before any side effect; math.inf (and beyond the OS limit) is None."""
     if timeout is None:
         return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise ValueError(f"timeout must be a positive number of seconds or None, got: {timeout!r}")
-    return float(timeout)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValueError(
+            f"timeout must be a positive number of seconds or None, got: {brief(timeout)}"
+        )
+    return None if timeout > threading.TIMEOUT_MAX else float(timeout)
 
 
 class GenServer:
@@ -211,8 +227,9 @@ class GenServer:
         proc.put(Envelope("call", request, slot))
         if not slot.wait(timeout):
             proc.calls.discard(slot)
-            slot.fail("timeout")
-            raise CallTimeout(server, timeout or 0.0)
+            if slot.fail("timeout"):
+                raise CallTimeout(server, timeout or 0.0)
+            slot.wait(None)  # answered just as we gave up: take it, never swallow a reply
         if slot.error is not None:
             if slot.error == "noproc":
                 raise NoProcess(server)
@@ -256,10 +273,11 @@ def join(proc: Proc, timeout: float | None = None) -> None:
 def start(cls: type[GenServer], arg: Any, name: str | None, *, link: bool = True) -> Pid:
     """Start a process running ``cls``; raise StartError if its ``init`` fails."""
     if not (isinstance(cls, type) and issubclass(cls, GenServer)):
-        raise TypeError(f"cls must be a GenServer subclass, got: {cls!r}")
+        raise TypeError(f"cls must be a GenServer subclass, got: {brief(cls)}")
     validate_name(name)
     proc = Proc(name, current() if link else None)
     register(proc)
+    proc.link()
     server = cls()
     proc.on_lost = server.lost_messages
     started: list[Any] = []
@@ -278,7 +296,8 @@ def start(cls: type[GenServer], arg: Any, name: str | None, *, link: bool = True
         error = started[0]
         if isinstance(error, StartError):
             raise error
-        raise StartError(error, f"{cls.__name__}.init failed: {error!r}") from error
+        cause = error if isinstance(error, BaseException) else None  # Stop(reason) from init
+        raise StartError(error, f"{cls.__name__}.init failed: {error!r}") from cause
     return proc.pid
 
 
@@ -291,8 +310,12 @@ def _run(
     except BaseException as e:
         result = Stop(e, None)
     if result.__class__ is not Ok:
-        reason = result.reason if result.__class__ is Stop else ValueError(f"bad init return: {result!r}")
-        proc.parent = None  # start_link reports the failure; no EXIT to the parent
+        reason = (
+            result.reason
+            if result.__class__ is Stop
+            else ValueError(f"bad init return: {result!r}")
+        )
+        proc.unlink()  # start_link reports the failure; no EXIT to the parent
         proc.die(reason)
         started.append(reason)
         ready.set()
@@ -308,14 +331,15 @@ def _loop(server: GenServer, proc: Proc, state: Any, cont: Any) -> None:
     result: Any = None
     try:
         while True:
-            while cont is not None:
+            while cont is not None and proc.alive:
                 result = server.handle_continue(cont, state)
                 if result.__class__ is not NoReply:
                     break
                 state, cont = result.state, result.continue_
             else:
-                msg = get()
-                if not proc.alive:
+                msg = get()  # never blocks once killed: the mailbox holds KILL
+                if not proc.alive:  # killed (maybe while a callback ran): run no other
+                    proc.discard([msg], proc.reason)  # taken from a dead mailbox: report it
                     break
                 if msg.__class__ is not Envelope:
                     result = handle_cast(msg, state)
@@ -342,6 +366,9 @@ def _loop(server: GenServer, proc: Proc, state: Any, cont: Any) -> None:
                 if cls is NoReply or cls is Reply:
                     state, cont = result.state, result.continue_
                     continue
+            if not proc.alive:  # killed while the callback ran: no terminate
+                state = getattr(result, "state", state)  # type: ignore[unreachable]
+                break
             if result.__class__ is Stop:
                 _terminate(server, proc, result.reason, result.state)
                 return

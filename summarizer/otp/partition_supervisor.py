@@ -10,7 +10,7 @@ per scheduler, here: per core)::
         partitions=3,
     )
     GenServer.cast(PartitionSupervisor.via("Counters", "user-1"), "incr")
-    PartitionSupervisor.partitions("Counters")     # 3
+    PartitionSupervisor.partitions("Counters")  # 3
 
 Routing is the BEAM's: ``abs(key) % partitions`` for an int key and
 ``phash2(key, partitions)`` for anything else, so the same key reaches the
@@ -34,13 +34,15 @@ from typing import Any
 from .child_spec import ChildSpec, validate_name
 from .gen_server import Ok, start
 from .phash2 import phash2
-from .process import Pid, Proc, current
+from .process import Pid, Proc, brief, current
 from .supervisor import Child, Supervisor, SupervisorServer, _positive_int, to_spec
 from .task import schedulers_online
 
 __all__ = ["PartitionSupervisor"]
 
 _CACHE_MAX = 65_536
+#: The BEAM's default process limit: more partitions than this is a mistake, not a load.
+MAX_PARTITIONS = 262_144
 
 
 class Table:
@@ -133,8 +135,12 @@ class PartitionSupervisor:
         if name is None:
             raise TypeError("name must be a non-empty str, got: None")
         n = schedulers_online() if partitions is None else _positive_int("partitions", partitions)
+        if n > MAX_PARTITIONS:
+            raise ValueError(
+                f"partitions must be an integer <= {MAX_PARTITIONS}, got: {brief(partitions)}"
+            )
         if with_arguments is not None and not callable(with_arguments):
-            raise TypeError(f"with_arguments must be callable, got: {with_arguments!r}")
+            raise TypeError(f"with_arguments must be callable, got: {brief(with_arguments)}")
         spec = to_spec(child_spec)
         children = []
         for i in range(n):
@@ -142,7 +148,9 @@ class PartitionSupervisor:
             if with_arguments is not None:
                 args = with_arguments(list(args), i)
                 if not isinstance(args, (list, tuple)):
-                    raise TypeError(f"with_arguments must return a list of args, got: {args!r}")
+                    raise TypeError(
+                        f"with_arguments must return a list of args, got: {brief(args)}"
+                    )
             children.append(replace(spec, id=i, start=(fn, tuple(args), *kwargs)))
         flags = Supervisor.init(
             children, strategy=strategy, max_restarts=max_restarts, max_seconds=max_seconds
@@ -153,7 +161,7 @@ class PartitionSupervisor:
     def child_spec(options: dict[str, Any]) -> ChildSpec:
         """Return the spec that starts a PartitionSupervisor under another supervisor."""
         if not isinstance(options, dict) or "name" not in options:
-            raise TypeError(f"options must be a dict with a 'name', got: {options!r}")
+            raise TypeError(f"options must be a dict with a 'name', got: {brief(options)}")
         return ChildSpec(
             id=options["name"],
             start=(PartitionSupervisor.start_link, (), dict(options)),

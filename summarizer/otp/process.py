@@ -3,12 +3,12 @@
 A process is one named OS thread that owns its state and reads its own mailbox.
 Everything that crosses threads is a message::
 
-    pid = Echo.start_link(name="echo")     # a GenServer is a process
-    Process.alive(pid)                     # True
-    Process.send("echo", "hello")          # delivered to handle_info
+    pid = Echo.start_link(name="echo")  # a GenServer is a process
+    Process.alive(pid)  # True
+    Process.send("echo", "hello")  # delivered to handle_info
     ref = Process.send_after(pid, "tick", 0.5)
-    Process.cancel_timer(ref)              # 0.49...: seconds that were left
-    Process.exit(pid, "kill")              # untrappable: dead at once
+    Process.cancel_timer(ref)  # 0.49...: seconds that were left
+    Process.exit(pid, "kill")  # untrappable: dead at once
 
 As on the BEAM:
 
@@ -18,9 +18,10 @@ As on the BEAM:
   reported to the server's ``lost_messages`` hook, so the loss can be counted);
 * ``send_after`` never delivers at once, and a timer aimed at a dead process is
   dropped. One shared timer thread serves every timer; it exits when idle;
-* links carry exits: when a process ends, the process that started it (its
-  parent) gets ``("EXIT", pid, reason)`` if it traps exits, or dies with it if
-  the reason is abnormal.
+* links carry exits both ways: when a process ends, the process that started
+  it (its parent) and the processes it started get ``("EXIT", pid, reason)``
+  if they trap exits, or die with it if the reason is abnormal (a killed
+  process's links get ``"killed"``).
 
 Python cannot stop a thread. ``Process.exit(pid, "kill")`` therefore marks the
 process dead at once (its name is freed, its parent is told, its timers are
@@ -33,6 +34,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
+import math
+import reprlib
 import threading
 import time
 from collections.abc import Callable
@@ -43,7 +47,17 @@ from .errors import AlreadyStarted
 
 __all__ = ["Pid", "Process", "TimerRef"]
 
+log = logging.getLogger("summarizer")
+
 NORMAL_REASONS = ("normal", "shutdown")
+
+_brief = reprlib.Repr()
+_brief.maxstring = _brief.maxlong = _brief.maxother = 80
+
+
+def brief(value: Any) -> str:
+    """Return ``repr(value)``, shortened if long: what an error message quotes as "got"."""
+    return _brief.repr(value)
 
 
 class Via(Protocol):
@@ -101,6 +115,7 @@ class Proc:
     __slots__ = (
         "alive",
         "calls",
+        "children",
         "exited",
         "killed",
         "lock",
@@ -126,6 +141,7 @@ class Proc:
         self.exited = threading.Event()
         self.lock = threading.Lock()
         self.calls: set[Any] = set()  # open call slots, failed if we die
+        self.children: set[Proc] = set()  # processes we started, linked to us
         self.on_lost: Callable[[list[Any], Any], None] | None = None
         self.thread: threading.Thread | None = None
 
@@ -137,14 +153,18 @@ class Proc:
         """
         if self.alive:
             self.mailbox.put(msg)
-            if not self.alive:
-                self.drain("noproc")
+            if not self.alive:  # killed meanwhile by another thread
+                self.drain("noproc")  # type: ignore[unreachable]
             return True
         self.discard([msg], "noproc")
         return False
 
     def drain(self, reason: Any) -> None:
-        """Empty a dead process's mailbox into `discard`."""
+        """Empty a dead process's mailbox into `discard`.
+
+        The KILL wake-up is put back: a sender draining a killed process must not
+        take it from the process's own thread, which may be blocked on its mailbox.
+        """
         msgs = []
         get = self.mailbox.get_nowait
         while True:
@@ -152,6 +172,8 @@ class Proc:
                 msgs.append(get())
             except Empty:
                 break
+        if any(m is KILL for m in msgs):
+            self.mailbox.put(KILL)
         if msgs:
             self.discard(msgs, reason)
 
@@ -170,16 +192,16 @@ class Proc:
             hook(lost, reason)
 
     def die(self, reason: Any, *, killed: bool = False) -> bool:
-        """Mark the process dead once: free its name, timers and calls, tell links.
+        """Mark the process dead once: free its name, timers and calls, tell its links.
 
         Return False if it was already dead. Safe from any thread.
         """
         with self.lock:
             if not self.alive:
                 return False
-            self.alive = False
             self.killed = killed
-            self.reason = reason
+            self.reason = reason  # set first: whoever sees alive False reads the reason
+            self.alive = False
         if self.name is not None:
             with _registry_lock:
                 if _registry.get(self.name) is self:
@@ -194,9 +216,32 @@ class Proc:
             self.drain(reason)
         parent = self.parent
         if parent is not None:
+            parent.children.discard(self)
             signal(parent, self.pid, reason)
+        for child in list(self.children):  # links are two-way, as start_link's
+            signal(child, self.pid, reason)
+        self.children.clear()
         self.exited.set()
         return True
+
+    def link(self) -> None:
+        """Record this process among its parent's children (once it is registered).
+
+        A parent that died already (killed while busy starting children) sends
+        its exit at once, as linking to a dead process does on the BEAM.
+        """
+        parent = self.parent
+        if parent is not None:
+            parent.children.add(self)
+            if not parent.alive:
+                parent.children.discard(self)
+                signal(self, parent.pid, parent.reason)
+
+    def unlink(self) -> None:
+        """Forget the parent, so this process's exit sends it no signal."""
+        parent, self.parent = self.parent, None
+        if parent is not None:
+            parent.children.discard(self)
 
 
 _pid_counter = itertools.count(12)  # BEAM pids of user processes start near here
@@ -236,7 +281,7 @@ def resolve(dest: Any) -> Proc | None:
     if whereis is not None:
         pid = whereis()
         return None if pid is None else pid._proc
-    raise TypeError(f"dest must be a Pid, a registered name or a via address, got: {dest!r}")
+    raise TypeError(f"dest must be a Pid, a registered name or a via address, got: {brief(dest)}")
 
 
 def signal(target: Proc, sender: Pid | None, reason: Any) -> None:
@@ -340,10 +385,13 @@ class _TimerService:
                     if wait <= 0:
                         ref = heapq.heappop(heap)
                         break
-                    cond.wait(wait)
-            proc = resolve(ref.dest)
-            if proc is not None and proc.alive:
-                proc.put(Envelope("info", ref.msg))
+                    cond.wait(min(wait, threading.TIMEOUT_MAX))
+            try:
+                proc = resolve(ref.dest)
+                if proc is not None and proc.alive:
+                    proc.put(Envelope("info", ref.msg))
+            except Exception:  # a via address that raised: drop this message, keep serving
+                log.exception("timer %r could not deliver to %r", ref, ref.dest)
 
 
 _timers = _TimerService()
@@ -363,15 +411,24 @@ class Process:
     @staticmethod
     def send_after(dest: Any, msg: Any, seconds: float) -> TimerRef:
         """Send ``msg`` to ``dest`` after ``seconds``, never at once."""
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
-            raise ValueError(f"seconds must be a non-negative number, got: {seconds!r}")
-        return _timers.add(dest, msg, float(seconds))
+        try:
+            delay = -1.0 if isinstance(seconds, bool) else float(seconds)
+        except (TypeError, ValueError, OverflowError):  # not a number, or too big for a float
+            delay = -1.0
+        if not isinstance(seconds, (int, float)) or not 0 <= delay < math.inf:  # NaN too
+            raise ValueError(f"seconds must be a non-negative finite number, got: {brief(seconds)}")
+        if not (dest.__class__ is Pid or isinstance(dest, str) or hasattr(dest, "whereis")):
+            # raise now, not in the timer thread when it fires
+            raise TypeError(
+                f"dest must be a Pid, a registered name or a via address, got: {brief(dest)}"
+            )
+        return _timers.add(dest, msg, delay)
 
     @staticmethod
     def cancel_timer(ref: TimerRef) -> float | bool:
         """Cancel a timer; return the seconds it had left, or False if it was gone."""
         if not isinstance(ref, TimerRef):
-            raise TypeError(f"ref must be a TimerRef, got: {ref!r}")
+            raise TypeError(f"ref must be a TimerRef, got: {brief(ref)}")
         return _timers.cancel(ref)
 
     @staticmethod
@@ -411,7 +468,7 @@ class Process:
         """Set a flag of the calling process (only ``"trap_exit"``); return the old value."""
         proc = current()
         if flag != "trap_exit":
-            raise ValueError(f"flag must be 'trap_exit', got: {flag!r}")
+            raise ValueError(f"flag must be 'trap_exit', got: {brief(flag)}")
         if proc is None:
             raise RuntimeError("Process.flag must be called from inside a process")
         old, proc.trap_exit = proc.trap_exit, bool(value)

@@ -43,12 +43,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from threading import TIMEOUT_MAX
 from typing import Any, NamedTuple
 
 from .child_spec import ChildSpec
 from .errors import StartError
 from .gen_server import GenServer, NoReply, Ok, Reply, Stop, join, start
-from .process import NORMAL_REASONS, Pid, Process, current, resolve, signal
+from .process import NORMAL_REASONS, Pid, Process, brief, current, resolve, signal
 
 __all__ = ["Child", "Supervisor", "SupervisorFlags"]
 
@@ -76,9 +77,9 @@ class SupervisorFlags:
 
 def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got: {value!r}")
+        raise TypeError(f"{name} must be an integer >= {minimum}, got: {brief(value)}")
     if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got: {value!r}")
+        raise ValueError(f"{name} must be an integer >= {minimum}, got: {brief(value)}")
     return value
 
 
@@ -94,7 +95,7 @@ def to_spec(child: Any) -> ChildSpec:
         return child.child_spec()  # type: ignore[no-any-return]
     raise TypeError(
         f"child must be a ChildSpec, a dict, a class with child_spec or a (class, arg) pair, "
-        f"got: {child!r}"
+        f"got: {brief(child)}"
     )
 
 
@@ -125,7 +126,7 @@ class SupervisorServer(GenServer):
         Process.flag("trap_exit", True)
         flags = arg() if callable(arg) else arg
         if not isinstance(flags, SupervisorFlags):
-            raise TypeError(f"init must return Supervisor.init(...), got: {flags!r}")
+            raise TypeError(f"init must return Supervisor.init(...), got: {brief(flags)}")
         state = _State(flags, [_Running(spec) for spec in flags.children])
         for i, child in enumerate(state.children):
             try:
@@ -164,7 +165,7 @@ class SupervisorServer(GenServer):
                 signal(proc, None, "kill")
             else:
                 signal(proc, None if me is None else me.pid, "shutdown")
-                wait = None if shutdown == "infinity" else float(shutdown)
+                wait = None if shutdown == "infinity" else float(min(shutdown, TIMEOUT_MAX))
                 if not proc.exited.wait(wait):
                     signal(proc, None, "kill")
             proc.exited.wait()
@@ -227,7 +228,12 @@ class SupervisorServer(GenServer):
             if strategy == "one_for_all"
             else children[i:]
         )
-        self.stop_children([c for c in again if c is not child])
+        siblings = [c for c in again if c is not child]
+        self.stop_children(siblings)
+        for c in siblings:  # as OTP: a temporary sibling stopped here is gone, spec and all
+            if c.spec.restart == "temporary":
+                children.remove(c)
+        again = [c for c in again if c is child or c.spec.restart != "temporary"]
         child.pid = None
         for c in again:
             try:
@@ -303,21 +309,23 @@ class Supervisor:
         Module-based supervisors override ``init(self, arg)`` and return this.
         """
         if isinstance(children, (str, bytes)) or not isinstance(children, Iterable):
-            raise TypeError(f"children must be a list, got: {children!r}")
+            raise TypeError(f"children must be a list, got: {brief(children)}")
         if strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got: {strategy!r}")
+            raise ValueError(
+                f"strategy must be one of {', '.join(STRATEGIES)}, got: {brief(strategy)}"
+            )
         _positive_int("max_restarts", max_restarts, 0)
         if (
             isinstance(max_seconds, bool)
             or not isinstance(max_seconds, (int, float))
-            or max_seconds <= 0
+            or not max_seconds > 0  # also rejects NaN
         ):
-            raise ValueError(f"max_seconds must be a positive number, got: {max_seconds!r}")
+            raise ValueError(f"max_seconds must be a positive number, got: {brief(max_seconds)}")
         specs = [to_spec(c) for c in children]
         ids = [s.id for s in specs]
         dup = next((i for i in ids if ids.count(i) > 1), None)
         if dup is not None:
-            raise ValueError(f"children must have unique ids, got {dup!r} twice")
+            raise ValueError(f"children must have unique ids, got: {brief(dup)} twice")
         return SupervisorFlags(specs, strategy, max_restarts, max_seconds)
 
     @staticmethod
