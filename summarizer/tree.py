@@ -42,6 +42,7 @@ from .otp import (
     Supervisor,
     schedulers_online,
 )
+from .otp.partition_supervisor import MAX_PARTITIONS
 from .otp.supervisor import SupervisorFlags
 from .sinks import LogSink, Sink
 from .user import _short
@@ -123,6 +124,10 @@ class SummarizerSupervisor(Supervisor):
         partitions = _positive(
             "partitions", schedulers_online() if partitions is None else partitions
         )
+        if partitions > MAX_PARTITIONS:
+            raise ValueError(
+                f"partitions must be an integer <= {MAX_PARTITIONS}, got: {partitions}"
+            )
         if on_flush is not None and not callable(on_flush):
             raise TypeError(f"on_flush must be callable or None, got: {_short(on_flush)}")
         if sinks is not None and not isinstance(sinks, Iterable):
