@@ -154,6 +154,7 @@ class Ledger:
         self.on_flush = on_flush
         self.max_mailbox = max_mailbox
         self.overflow = overflow
+        self.closed = False  # set when the tree starts stopping: events are refused, counted
         self._slots: dict[Pid, threading.Semaphore] = {}
         self._lock = threading.Lock()
 

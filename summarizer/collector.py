@@ -74,7 +74,7 @@ class EventCollector(GenServer):
             raise TypeError(f"user must be a User, got: {_short(user)}")
         books = _Books.ledger
         t = table(NAME)
-        if t is None:
+        if t is None or books.closed:  # no tree, or one that is stopping
             books.lose(None, "no_tree", 1)
             return
         p = t.partition(user.id)

@@ -34,6 +34,7 @@ from .accounting import Accounting, Ledger
 from .collector import EventCollector
 from .flusher import EventFlusher
 from .otp import (
+    AlreadyStarted,
     NoProcess,
     OtpError,
     PartitionSupervisor,
@@ -42,6 +43,7 @@ from .otp import (
     Supervisor,
     schedulers_online,
 )
+from .otp.child_spec import validate_name
 from .otp.partition_supervisor import MAX_PARTITIONS
 from .otp.supervisor import SupervisorFlags
 from .sinks import LogSink, Sink
@@ -152,16 +154,18 @@ class SummarizerSupervisor(Supervisor):
             "max_restarts": flags.max_restarts,
             "max_seconds": flags.max_seconds,
         }
-        running = collector._Books.ledger
-        try:
-            pid = Supervisor.start_link(cls, options, name=name)
-        except BaseException:
-            collector._Books.ledger = running  # init installed ours: the running tree's again
-            raise
+        validate_name(name)
+        for taken in (collector.NAME, FLUSHERS):  # before init installs our ledger
+            other = Process.whereis(taken)
+            if other is not None:
+                raise AlreadyStarted(taken, other)
+        pid = Supervisor.start_link(cls, options, name=name)
         _at_exit[name] = exit_timeout
         return pid
 
     def init(self, options: dict[str, Any]) -> SupervisorFlags:  # type: ignore[override]
+        self.ledger: Ledger = options["ledger"]
+        self.ledger.closed = False
         collector._Books.ledger = options["ledger"]
         n = options["partitions"]
         children = [
@@ -189,6 +193,14 @@ class SummarizerSupervisor(Supervisor):
             ),
         ]
         return Supervisor.init(children, strategy="one_for_one")
+
+    def prep_stop(self, reason: Any) -> None:
+        """Close the intake before anything stops: later events are refused and counted.
+
+        Without it, producers keep filling the mailboxes while the flushers and
+        collectors drain them, and a stop under full load chases the backlog.
+        """
+        self.ledger.closed = True
 
     @staticmethod
     def accounting(timeout: float | None = 5.0) -> Accounting:

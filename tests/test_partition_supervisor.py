@@ -141,8 +141,8 @@ def test_partitions_must_be_a_positive_integer(partitions: Any, error: type[Exce
     assert Process.whereis("Parts") is None
 
 
-def test_partitions_beyond_the_beam_process_limit_are_rejected_before_anything_starts() -> None:
-    with pytest.raises(ValueError, match=r"partitions must be an integer <= 262144, got: 1000"):
+def test_partitions_beyond_one_thread_each_are_rejected_before_anything_starts() -> None:
+    with pytest.raises(ValueError, match=r"partitions must be an integer <= 4096, got: 1000"):
         start_parts(partitions=10**100)
     assert Process.whereis("Parts") is None
 

@@ -41,8 +41,9 @@ from .task import schedulers_online
 __all__ = ["PartitionSupervisor"]
 
 _CACHE_MAX = 65_536
-#: The BEAM's default process limit: more partitions than this is a mistake, not a load.
-MAX_PARTITIONS = 262_144
+#: Each partition is an OS thread (the BEAM's limit, 262,144 processes, is for green
+#: processes): more partitions than this is a mistake, not a load.
+MAX_PARTITIONS = 4_096
 
 
 class Table:

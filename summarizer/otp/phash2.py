@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import struct
 
+from .process import brief
+
 __all__ = ["phash2"]
 
 _M32 = 0xFFFFFFFF
@@ -63,16 +65,20 @@ def phash2(term: str | bytes | bytearray | int, range: int | None = None) -> int
     if range is None:
         return h & _PHASH2_1_MASK
     if type(range) is bool or not isinstance(range, int):
-        raise TypeError(f"range must be an integer in 1..{_RANGE_MAX}, got: {range!r}")
+        raise TypeError(f"range must be an integer in 1..{_RANGE_MAX}, got: {brief(range)}")
     if not 1 <= range <= _RANGE_MAX:
-        raise ValueError(f"range must be an integer in 1..{_RANGE_MAX}, got: {range!r}")
+        raise ValueError(f"range must be an integer in 1..{_RANGE_MAX}, got: {brief(range)}")
     return h % range
 
 
 def _hash(term: str | bytes | bytearray | int) -> int:
     """Return the full unsigned 32-bit ``make_hash2`` value of a top-level term."""
     if isinstance(term, str):
-        return _binary_hash(term.encode("utf-8"))
+        try:
+            data = term.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: no UTF-8 bytes to hash as the BEAM does
+            raise ValueError(f"term must be valid UTF-8 text, got: {brief(term)}") from None
+        return _binary_hash(data)
     if isinstance(term, (bytes, bytearray)):
         return _binary_hash(term)
     if isinstance(term, int) and type(term) is not bool:
