@@ -1,18 +1,21 @@
-"""Shared fixtures: a runtime test must leave no thread running and no name registered.
+"""Shared fixtures: leak checks, and trees that are always stopped.
 
-The runtime's tests opt in with ``pytestmark = pytest.mark.usefixtures("no_leaks")``;
-other tests in this directory are not affected.
+A test must leave no thread running and no name registered: modules opt in with
+``pytestmark = pytest.mark.usefixtures("no_leaks")``. ``tree`` starts
+SummarizerSupervisor trees with test defaults and stops them after the test.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
-from summarizer.otp import Process
+from summarizer import SummarizerSupervisor
+from summarizer.otp import Pid, Process, Supervisor
 
 #: Seconds the threads a test started get, all together, to finish after it.
 SETTLE_SECONDS = 5.0
@@ -41,3 +44,23 @@ def no_leaks() -> Iterator[None]:
     assert left == [], f"threads left behind: {left}"
     assert threading.active_count() == count_before
     assert Process.registered() == names_before, "names left registered"
+
+
+#: The tree fixture's defaults: no periodic flush within a test, 3 partitions, no sinks.
+TREE_DEFAULTS: dict[str, Any] = {"flush_interval": 60.0, "partitions": 3, "sinks": []}
+
+
+@pytest.fixture
+def tree() -> Iterator[Callable[..., Pid]]:
+    """Start trees (`TREE_DEFAULTS`, overridable per call); stop them after the test."""
+    started: list[Pid] = []
+
+    def start(**options: Any) -> Pid:
+        pid = SummarizerSupervisor.start_link(**{**TREE_DEFAULTS, **options})
+        started.append(pid)
+        return pid
+
+    yield start
+    for pid in started:
+        if Process.alive(pid):
+            Supervisor.stop(pid)

@@ -38,24 +38,6 @@ WAIT = 10.0  # seconds: a bound for waits that normally end in milliseconds
 pytestmark = pytest.mark.usefixtures("no_leaks")  # conftest: no thread or name left behind
 
 
-@pytest.fixture
-def tree() -> Iterator[Callable[..., Pid]]:
-    """Start trees (3 partitions, no periodic flush, no sinks); stop them after the test."""
-    started: list[Pid] = []
-
-    def start(**options: Any) -> Pid:
-        pid = SummarizerSupervisor.start_link(
-            **{"flush_interval": 60.0, "partitions": 3, "sinks": [], **options}
-        )
-        started.append(pid)
-        return pid
-
-    yield start
-    for pid in started:
-        if Process.alive(pid):
-            Supervisor.stop(pid)
-
-
 class HoldFlush(logging.Handler):
     """Hold a collector inside its flush_events handler (it logs there) until resumed."""
 

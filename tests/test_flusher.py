@@ -6,7 +6,7 @@ import logging
 import queue
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -28,22 +28,6 @@ USERS = [
 WAIT = 10.0  # seconds: a bound for waits that normally end in milliseconds
 
 Flush = tuple[int, dict[Any, int]]  # what on_flush is called with
-
-
-@pytest.fixture
-def tree() -> Iterator[Callable[..., Pid]]:
-    """Start trees (3 partitions, no sinks); stop them after the test."""
-    started: list[Pid] = []
-
-    def start(**options: Any) -> Pid:
-        pid = SummarizerSupervisor.start_link(**{"partitions": 3, "sinks": [], **options})
-        started.append(pid)
-        return pid
-
-    yield start
-    for pid in started:
-        if Process.alive(pid):
-            Supervisor.stop(pid)
 
 
 def collecting() -> tuple[queue.SimpleQueue[Flush], Callable[[int, dict[Any, int]], None]]:

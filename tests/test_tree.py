@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -33,22 +33,6 @@ TEST_USERS = [  # the Livebook's test_users
     User(id="4", name="CodeTogether", plan="enterprise"),
     User(id="5", name="FPFunHouse", plan="basic"),
 ]
-
-
-@pytest.fixture
-def tree() -> Iterator[Callable[..., Pid]]:
-    """Start trees (no periodic flush, no sinks by default); stop them after the test."""
-    started: list[Pid] = []
-
-    def start(**options: Any) -> Pid:
-        pid = SummarizerSupervisor.start_link(**{"flush_interval": 60.0, "sinks": [], **options})
-        started.append(pid)
-        return pid
-
-    yield start
-    for pid in started:
-        if Process.alive(pid):
-            Supervisor.stop(pid)
 
 
 @pytest.mark.parametrize(
@@ -121,7 +105,7 @@ def test_each_partition_supervisor_runs_one_worker_per_partition(
 
 
 def test_partitions_default_to_schedulers_online(tree: Callable[..., Pid]) -> None:
-    tree()
+    tree(partitions=None)
     assert PartitionSupervisor.partitions(COLLECTORS) == schedulers_online()
 
 

@@ -52,24 +52,6 @@ def rows(html: str) -> list[list[str]]:
 
 
 @pytest.fixture
-def tree() -> Iterator[Callable[..., Pid]]:
-    """Start SummarizerSupervisor trees (3 partitions, no periodic flush); stop them after."""
-    started: list[Pid] = []
-
-    def start(**options: Any) -> Pid:
-        pid = SummarizerSupervisor.start_link(
-            **{"flush_interval": 60.0, "partitions": 3, "sinks": [], **options}
-        )
-        started.append(pid)
-        return pid
-
-    yield start
-    for pid in started:
-        if Process.alive(pid):
-            Supervisor.stop(pid)
-
-
-@pytest.fixture
 def dashboards() -> Iterator[Callable[..., Dashboard]]:
     """Make dashboards; close them after the test."""
     made: list[Dashboard] = []
