@@ -13,15 +13,16 @@ Per partition we count ``accepted`` (``record_event`` returned), ``flushed``
 (left the collector's buffer through ``flush_events`` or its final flush) and
 ``lost`` by reason:
 
-* ``"noproc"``: cast while the collector was dead or restarting;
 * ``"killed"``: in the buffer or the mailbox of a collector that was killed;
-* ``"exit"``: still queued when the collector exited some other way;
+* ``"noproc"``, ``"exit"``: cast to a dead collector, or still queued when it
+  exited, while the tree was stopping (otherwise such events are *adopted*:
+  kept for the partition's next collector, and pending meanwhile);
 * ``"overflow"``: dropped by a full bounded mailbox (``max_mailbox`` with
   ``overflow="drop_newest"``);
 * ``"no_tree"``: recorded while no tree was running (counted, not partitioned).
 
-``pending`` is what sits in the collectors' buffers and mailboxes now; after a
-graceful ``Supervisor.stop`` it is 0.
+``pending`` is what sits in the collectors' buffers and mailboxes, or waits
+for a restarting collector, now; after a graceful ``Supervisor.stop`` it is 0.
 """
 
 from __future__ import annotations
@@ -155,6 +156,7 @@ class Ledger:
         self.max_mailbox = max_mailbox
         self.overflow = overflow
         self.closed = False  # set when the tree starts stopping: events are refused, counted
+        self.orphans: list[Counter[Any]] = [Counter() for _ in range(partitions)]
         self._slots: dict[Pid, threading.Semaphore] = {}
         self._lock = threading.Lock()
 
@@ -189,6 +191,19 @@ class Ledger:
         with self._lock:
             (self.unrouted if partition is None else self.lost[partition])[reason] += n
 
+    def adopt(self, partition: int, user_ids: Iterable[Any]) -> None:
+        """Keep events no collector took (it had died) for ``partition``'s next collector."""
+        with self._lock:
+            self.orphans[partition].update(user_ids)
+
+    def claim(self, partition: int) -> Counter[Any]:
+        """Hand ``partition``'s orphaned events (user id -> events) to its collector."""
+        if not self.orphans[partition]:  # the usual case, without the lock
+            return Counter()
+        with self._lock:
+            orphans, self.orphans[partition] = self.orphans[partition], Counter()
+        return orphans
+
     def flush(self, partition: int, n: int) -> None:
         """Count ``n`` events that left ``partition``'s buffer."""
         with self._lock:
@@ -222,7 +237,7 @@ class Ledger:
                         p,
                         _count_of(self.accepted[p]),
                         self.flushed[p],
-                        pending[p],
+                        pending[p] + self.orphans[p].total(),
                         dict(self.lost[p]),
                     )
                     for p in range(self.partitions)

@@ -13,6 +13,9 @@ after a crash: it first takes the casts still queued in its mailbox, then hands
 the buffer to the flush path (sinks and ``on_flush``). A graceful stop, or an
 exception inside a callback, therefore loses nothing; a ``kill`` loses the
 buffer, as on the BEAM, and the loss is counted (see `summarizer.accounting`).
+Casts that find the collector dead (between a crash or a kill and the restart),
+or still queued when it crashed, are adopted by the next collector of the
+partition instead of dropped, so only a ``kill`` loses events.
 A ``flush_events`` whose caller is gone by the time it is answered (the call
 timed out, or the collector was killed meanwhile) hands its events to the flush
 path itself instead of dropping them.
@@ -107,8 +110,8 @@ class EventCollector(GenServer):
             p = t.partition(user.id)
         next(books.accepted[p])
         pid = t.pids[p]
-        if pid is None:
-            books.lose(p, "noproc", 1)
+        if pid is None:  # not started yet: its collector will adopt the event
+            books.adopt(p, (user.id,))
         elif books.max_mailbox is None or books.admit(p, pid):
             pid._proc.put(user)  # the event itself: see "The message" above
 
@@ -148,7 +151,16 @@ class EventCollector(GenServer):
                 return unbounded(request, state)
 
             self.handle_cast = handle_cast  # type: ignore[method-assign]
-        return Ok(self._fresh())
+        buffer = self._fresh()
+        self._adopt_orphans(buffer)
+        return Ok(buffer)
+
+    def _adopt_orphans(self, state: Buffer) -> None:
+        """Take the events cast while this partition had no live collector."""
+        data = state.data
+        for uid, n in self.ledger.claim(self.partition).items():
+            data[uid] = data.get(uid, 0) + n
+            state.count += n
 
     def _fresh(self) -> Buffer:
         buffer = Buffer()
@@ -165,6 +177,7 @@ class EventCollector(GenServer):
 
     def handle_call(self, request: Any, from_: Any, state: Buffer) -> Reply | NoReply:
         if request == "flush_events":
+            self._adopt_orphans(state)
             data = state.data
             if state.count > 0:
                 log.info("EventCollector:%r - %d events flushed", Process.self(), state.count)
@@ -197,6 +210,7 @@ class EventCollector(GenServer):
                 except Exception:  # another malformed cast: skip it, keep the buffer
                     log.exception("EventCollector:%r - dropped a bad cast: %r", proc.pid, msg)
         proc.discard(others, reason)
+        self._adopt_orphans(state)
         if state.count:
             count, data = state.count, state.data
             state.count, state.data = 0, {}  # handed over: a kill from here on destroys nothing
@@ -206,9 +220,22 @@ class EventCollector(GenServer):
     # -- accounting hooks --------------------------------------------------
 
     def lost_messages(self, msgs: list[Any], reason: Any) -> None:
+        """Count the events a kill destroyed; hand the others to the next collector.
+
+        Casts that reach this collector dead (between its death and its restart) or
+        that were still queued when it crashed are adopted by its successor, unless
+        the tree is stopping (no successor will come): then they are lost, counted.
+        """
         # what record_event accepted; a stray cast (a bad request) is no event
-        n = sum(1 for m in msgs if isinstance(m, User) or _is_tagged_event(m))
-        self.ledger.lose(self.partition, _LOST_REASONS.get(reason, "exit"), n)
+        ids = [
+            m.id if isinstance(m, User) else m[1].id
+            for m in msgs
+            if isinstance(m, User) or _is_tagged_event(m)
+        ]
+        if reason == "killed" or self.ledger.closed:
+            self.ledger.lose(self.partition, _LOST_REASONS.get(reason, "exit"), len(ids))
+        else:
+            self.ledger.adopt(self.partition, ids)
 
     def lost_state(self, state: Buffer, reason: Any) -> None:
         self.ledger.lose(self.partition, "killed", state.count)
