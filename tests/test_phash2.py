@@ -11,8 +11,9 @@ import pytest
 
 from summarizer.otp.phash2 import phash2
 
-_DEFAULT_FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "phash2.csv"
-_FIXTURES_ENV = "SUMMARIZER_FIXTURES"  # a directory holding phash2.csv
+#: Values produced by a real Erlang/OTP 25 VM (a copy of the team's shared fixture).
+_DEFAULT_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "phash2.csv"
+_FIXTURES_ENV = "SUMMARIZER_FIXTURES"  # a directory holding another phash2.csv to check
 
 
 class Row(NamedTuple):
@@ -25,11 +26,9 @@ class Row(NamedTuple):
 
 
 def _fixture_path() -> Path:
-    """Return the fixture's path: the shared one, else the one under $SUMMARIZER_FIXTURES."""
+    """Return the fixture's path: the one under $SUMMARIZER_FIXTURES, else the repo's copy."""
     override = os.environ.get(_FIXTURES_ENV)
-    if _DEFAULT_FIXTURE.is_file() or not override:
-        return _DEFAULT_FIXTURE
-    return Path(override) / "phash2.csv"
+    return Path(override) / "phash2.csv" if override else _DEFAULT_FIXTURE
 
 
 def _fixture_params() -> list[object]:
