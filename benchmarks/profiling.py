@@ -42,8 +42,9 @@ import psutil
 
 from summarizer import EventCollector, User, collector
 from summarizer.otp import GenServer, NoReply, Ok, Process, Reply, phash2
+from summarizer.user import TEST_USERS
 
-from .workloads import SEED_USERS, drain, make_picks, record_all, run_producers, split, tree
+from .workloads import drain, make_picks, record_all, run_producers, split, tree
 
 
 def _kind(name: str) -> str:
@@ -172,7 +173,7 @@ def prototype_steady(events: int, partitions: int, producers: int, bare: bool) -
     try:
         accepted = [itertools.count() for _ in pids]
         route = {}
-        for u in SEED_USERS:
+        for u in TEST_USERS:
             p = phash2(u.id, partitions)
             route[u.id] = (accepted[p].__next__, pids[p]._proc.mailbox.put)
 
@@ -216,7 +217,7 @@ def receive_loop_cost(server: type[_Held], n: int, batch: int = 1000) -> float:
     the CPU caches, as in the steady state, where a collector takes each event
     soon after it was sent. Only the server's own CPU clock is read.
     """
-    msg = ("record_event", SEED_USERS[0])
+    msg = ("record_event", TEST_USERS[0])
     pid = server.start_link()
     try:
         clock = time.pthread_getcpuclockid(_thread_of(pid).ident or 0)
@@ -259,7 +260,7 @@ def step_costs(number: int = 200_000, repeat: int = 5) -> list[tuple[str, float 
 
     out: list[tuple[str, float | None]] = []
     with tree(3):
-        u = SEED_USERS[0]
+        u = TEST_USERS[0]
         names: dict[str, Any] = {"record": EventCollector.record_event, "u": u, "User": User}
         names.update(table=table, NAME=collector.NAME, q=SimpleQueue(), msg=("record_event", u))
         names.update(d={}, uid=u.id, gc=gc)

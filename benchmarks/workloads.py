@@ -21,14 +21,8 @@ import pykka
 
 from summarizer import EventCollector, SummarizerSupervisor, User
 from summarizer.otp import Supervisor, async_stream, phash2
+from summarizer.user import TEST_USERS
 
-SEED_USERS = (
-    User(id="1", name="MegaCorp", plan="enterprise"),
-    User(id="2", name="Gundam", plan="basic"),
-    User(id="3", name="CoffeeCentral", plan="free"),
-    User(id="4", name="CodeTogether", plan="enterprise"),
-    User(id="5", name="FPFunHouse", plan="basic"),
-)
 SEED = 20_240_601
 LATENCY_PROBE_BASE = 1_000_000_000  # int ids from here are latency probes
 MIN_PROBES = 20
@@ -37,7 +31,7 @@ MIN_PROBES = 20
 def make_picks(n: int, seed: int = SEED) -> list[User]:
     """Return ``n`` seeded random choices among the seed's users."""
     rng = random.Random(seed)
-    return rng.choices(SEED_USERS, k=n)
+    return rng.choices(TEST_USERS, k=n)
 
 
 def split(picks: Sequence[User], parts: int) -> list[list[User]]:
@@ -213,7 +207,7 @@ def _pykka_router(refs: list[pykka.ActorRef[Any]]) -> dict[Any, Any]:
 
     Computed once, as our routing table caches each key's partition.
     """
-    return {u.id: refs[phash2(u.id, len(refs))].tell for u in SEED_USERS}
+    return {u.id: refs[phash2(u.id, len(refs))].tell for u in TEST_USERS}
 
 
 def _pykka_drain(refs: list[pykka.ActorRef[Any]]) -> int:

@@ -25,19 +25,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict
 
-from . import EventCollector, LogSink, MemorySink, SQLiteSink, SummarizerSupervisor, User
+from . import EventCollector, LogSink, MemorySink, SQLiteSink, SummarizerSupervisor
 from .otp import NoProcess, Supervisor, async_stream, schedulers_online
 from .sinks import Sink
+from .user import TEST_USERS
 
 __all__ = ["main"]
-
-TEST_USERS = [
-    User(id="1", name="MegaCorp", plan="enterprise"),
-    User(id="2", name="Gundam", plan="basic"),
-    User(id="3", name="CoffeeCentral", plan="free"),
-    User(id="4", name="CodeTogether", plan="enterprise"),
-    User(id="5", name="FPFunHouse", plan="basic"),
-]
 
 
 def positive_int(text: str) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["User"]
+__all__ = ["TEST_USERS", "User"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,3 +43,13 @@ def _short(value: object, limit: int = 80) -> str:
     """Return ``repr(value)`` cut to ``limit`` characters, for error messages."""
     text = repr(value)
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+#: The Livebook's ``test_users``: five customers on three plans.
+TEST_USERS = (
+    User(id="1", name="MegaCorp", plan="enterprise"),
+    User(id="2", name="Gundam", plan="basic"),
+    User(id="3", name="CoffeeCentral", plan="free"),
+    User(id="4", name="CodeTogether", plan="enterprise"),
+    User(id="5", name="FPFunHouse", plan="basic"),
+)

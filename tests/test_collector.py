@@ -23,16 +23,10 @@ from summarizer.otp import (
     Process,
     Supervisor,
 )
+from summarizer.user import TEST_USERS
 
 COLLECTORS = "EventCollectorPartitionSupervisor"
-USERS = [
-    User("1", "MegaCorp", "enterprise"),
-    User("2", "Gundam", "basic"),
-    User("3", "CoffeeCentral", "free"),
-    User("4", "CodeTogether", "enterprise"),
-    User("5", "FPFunHouse", "basic"),
-]
-MEGACORP = USERS[0]  # partition 0 of 3
+MEGACORP = TEST_USERS[0]  # partition 0 of 3
 WAIT = 10.0  # seconds: a bound for waits that normally end in milliseconds
 
 pytestmark = pytest.mark.usefixtures("no_leaks")  # conftest: no thread or name left behind
@@ -118,8 +112,8 @@ def test_flush_events_returns_the_partitions_buffer_and_resets_it(
     tree: Callable[..., Pid],
 ) -> None:
     tree()
-    record(USERS[0], 3)
-    record(USERS[1], 1)
+    record(TEST_USERS[0], 3)
+    record(TEST_USERS[1], 1)
     assert EventCollector.flush_events(0) == {"1": 3, "2": 1}
     assert EventCollector.flush_events(0) == {}
 
@@ -168,7 +162,7 @@ def test_routing_equals_the_beams_phash2_of_the_user_id(
     tree: Callable[..., Pid], partitions: int, expected: list[dict[str, int]]
 ) -> None:
     tree(partitions=partitions)
-    for user in USERS:
+    for user in TEST_USERS:
         EventCollector.record_event(user)
     assert [EventCollector.flush_events(p) for p in range(partitions)] == expected
 
@@ -208,7 +202,7 @@ def test_an_exception_in_handle_cast_keeps_the_buffer_and_the_collector_restarts
 def test_a_kill_counts_the_collectors_buffer_as_lost_killed(tree: Callable[..., Pid]) -> None:
     tree()
     record(MEGACORP, 7)
-    record(USERS[2], 4)  # partition 1: untouched by the kill
+    record(TEST_USERS[2], 4)  # partition 1: untouched by the kill
     assert EventCollector.pending(0) == 7
     killed = collector(0)
     thread = thread_of(killed)
@@ -241,7 +235,7 @@ def test_the_accounting_balances_under_eight_producers_with_a_kill_in_the_middle
                 halfway.set()
             if i == per_producer * 3 // 4:
                 killed_now.wait(WAIT)  # so every producer records after the kill too
-            EventCollector.record_event(USERS[(k + i) % len(USERS)])
+            EventCollector.record_event(TEST_USERS[(k + i) % len(TEST_USERS)])
 
     threads = [threading.Thread(target=produce, args=(k,)) for k in range(producers)]
     for t in threads:
@@ -264,7 +258,9 @@ def test_the_accounting_balances_under_eight_producers_with_a_kill_in_the_middle
     assert acc.balanced, acc
     assert acc.flushed == sum(memory.totals().values())
     recorded = Counter(
-        USERS[(k + i) % len(USERS)].id for k in range(producers) for i in range(per_producer)
+        TEST_USERS[(k + i) % len(TEST_USERS)].id
+        for k in range(producers)
+        for i in range(per_producer)
     )
     assert all(memory.totals().get(uid, 0) <= n for uid, n in recorded.items())
     for uid in ("3", "4"):  # partition 1 was never killed: exact

@@ -11,20 +11,14 @@ from typing import Any
 
 import pytest
 
-from summarizer import EventCollector, EventFlusher, MemorySink, SummarizerSupervisor, User
+from summarizer import EventCollector, EventFlusher, MemorySink, SummarizerSupervisor
 from summarizer.accounting import Ledger
 from summarizer.otp import GenServer, PartitionSupervisor, Pid, Process, StartError, Supervisor
+from summarizer.user import TEST_USERS
 
 pytestmark = pytest.mark.usefixtures("no_leaks")  # conftest: no thread or name left behind
 
 FLUSHERS = "EventFlusherPartitionSupervisor"
-USERS = [
-    User("1", "MegaCorp", "enterprise"),
-    User("2", "Gundam", "basic"),
-    User("3", "CoffeeCentral", "free"),
-    User("4", "CodeTogether", "enterprise"),
-    User("5", "FPFunHouse", "basic"),
-]
 WAIT = 10.0  # seconds: a bound for waits that normally end in milliseconds
 
 Flush = tuple[int, dict[Any, int]]  # what on_flush is called with
@@ -73,7 +67,7 @@ def test_a_periodic_flush_reaches_on_flush(tree: Callable[..., Pid]) -> None:
     flushes, on_flush = collecting()
     tree(flush_interval=0.05, on_flush=on_flush)
     for _ in range(3):
-        EventCollector.record_event(USERS[2])  # partition 1
+        EventCollector.record_event(TEST_USERS[2])  # partition 1
     assert flushed_until(flushes, 3) == {1: {"3": 3}}
 
 
@@ -81,7 +75,7 @@ def test_periodic_flushes_keep_coming_after_the_first(tree: Callable[..., Pid]) 
     flushes, on_flush = collecting()
     tree(flush_interval=0.02, on_flush=on_flush)
     for _ in range(3):
-        EventCollector.record_event(USERS[0])
+        EventCollector.record_event(TEST_USERS[0])
         assert flushes.get(timeout=WAIT) == (0, {"1": 1})  # flushed, and the next tick comes
 
 
@@ -90,7 +84,7 @@ def test_a_graceful_stop_flushes_every_buffer(tree: Callable[..., Pid]) -> None:
     sup = tree(flush_interval=60.0, sinks=[memory])  # only the stop flushes
     recorded = Counter[str]()
     for i in range(1000):
-        user = USERS[i * i % len(USERS)]
+        user = TEST_USERS[i * i % len(TEST_USERS)]
         EventCollector.record_event(user)
         recorded[user.id] += 1
 
@@ -108,9 +102,9 @@ def test_a_failing_sink_is_logged_counted_and_the_flusher_keeps_running(
     memory = MemorySink()
     tree(flush_interval=0.02, sinks=[Broken(), memory], on_flush=on_flush)
 
-    EventCollector.record_event(USERS[0])
+    EventCollector.record_event(TEST_USERS[0])
     assert flushes.get(timeout=WAIT) == (0, {"1": 1})
-    EventCollector.record_event(USERS[0])
+    EventCollector.record_event(TEST_USERS[0])
     assert flushes.get(timeout=WAIT) == (0, {"1": 1})  # a later flush still arrives
 
     assert memory.totals() == {"1": 2}  # the other sinks got every flush
@@ -131,7 +125,7 @@ def test_a_failing_on_flush_is_counted_and_the_sinks_still_get_the_flush(
         raise RuntimeError("bad callback")
 
     sup = tree(flush_interval=0.02, sinks=[memory], on_flush=on_flush)
-    EventCollector.record_event(USERS[0])
+    EventCollector.record_event(TEST_USERS[0])
     assert delivered.wait(WAIT)
     Supervisor.stop(sup)
     assert memory.totals() == {"1": 1}
@@ -152,7 +146,7 @@ def test_a_flusher_survives_its_collector_being_down_at_tick_time(
         assert Process.alive(flusher)
 
         tree(flush_interval=60.0)  # now the collectors are up
-        EventCollector.record_event(USERS[0])
+        EventCollector.record_event(TEST_USERS[0])
         assert flushes.get(timeout=WAIT) == (0, {"1": 1})  # flushed by the lone flusher
     finally:
         GenServer.stop(flusher)
@@ -169,7 +163,7 @@ def test_a_killed_flusher_is_restarted_and_rearms_its_timer(tree: Callable[..., 
 
     [new] = [c.pid for c in PartitionSupervisor.which_children(FLUSHERS) if c.id == 0]
     assert new != old and isinstance(new, Pid)
-    EventCollector.record_event(USERS[0])
+    EventCollector.record_event(TEST_USERS[0])
     assert flushes.get(timeout=WAIT) == (0, {"1": 1})
 
 

@@ -9,18 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from summarizer import EventCollector, LogSink, MemorySink, SQLiteSink, SummarizerSupervisor, User
+from summarizer import EventCollector, LogSink, MemorySink, SQLiteSink, SummarizerSupervisor
 from summarizer.otp import Supervisor
+from summarizer.user import TEST_USERS
 
 pytestmark = pytest.mark.usefixtures("no_leaks")  # conftest: no thread or name left behind
-
-USERS = [
-    User("1", "MegaCorp", "enterprise"),
-    User("2", "Gundam", "basic"),
-    User("3", "CoffeeCentral", "free"),
-    User("4", "CodeTogether", "enterprise"),
-    User("5", "FPFunHouse", "basic"),
-]
 
 
 def run_tree(sink: SQLiteSink, events: int) -> Counter[str]:
@@ -29,7 +22,7 @@ def run_tree(sink: SQLiteSink, events: int) -> Counter[str]:
     recorded = Counter[str]()
     try:
         for i in range(events):
-            user = USERS[i % len(USERS)]
+            user = TEST_USERS[i % len(TEST_USERS)]
             EventCollector.record_event(user)
             recorded[user.id] += 1
     finally:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from summarizer import EventCollector, MemorySink, SummarizerSupervisor, User
+from summarizer import EventCollector, MemorySink, SummarizerSupervisor
 from summarizer.otp import (
     AlreadyStarted,
     PartitionSupervisor,
@@ -21,18 +21,12 @@ from summarizer.otp import (
     async_stream,
     schedulers_online,
 )
+from summarizer.user import TEST_USERS
 
 pytestmark = pytest.mark.usefixtures("no_leaks")  # conftest: no thread or name left behind
 
 COLLECTORS = "EventCollectorPartitionSupervisor"
 FLUSHERS = "EventFlusherPartitionSupervisor"
-TEST_USERS = [  # the Livebook's test_users
-    User(id="1", name="MegaCorp", plan="enterprise"),
-    User(id="2", name="Gundam", plan="basic"),
-    User(id="3", name="CoffeeCentral", plan="free"),
-    User(id="4", name="CodeTogether", plan="enterprise"),
-    User(id="5", name="FPFunHouse", plan="basic"),
-]
 
 
 @pytest.mark.parametrize(

@@ -18,17 +18,11 @@ import pytest
 
 from summarizer import EventCollector, SummarizerSupervisor, User
 from summarizer.otp import GenServer, NoProcess, NoReply, Pid, Process, Stop, Supervisor
+from summarizer.user import TEST_USERS
 from summarizer.widgets import Dashboard, mermaid_sup_tree, users_table
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
-USERS = [
-    User("1", "MegaCorp", "enterprise"),
-    User("2", "Gundam", "basic"),
-    User("3", "CoffeeCentral", "free"),
-    User("4", "CodeTogether", "enterprise"),
-    User("5", "FPFunHouse", "basic"),
-]
 COLLECTORS = "EventCollectorPartitionSupervisor"
 WAIT = 10.0  # seconds: a bound for waits that normally end in milliseconds
 
@@ -78,18 +72,18 @@ def collector(partition: int) -> Any:
 @pytest.mark.parametrize("ascending", [True, False])
 @pytest.mark.parametrize("column", ["id", "name", "plan"])
 def test_users_table_sorts_by_each_column(column: str, ascending: bool) -> None:
-    table = users_table(USERS)
+    table = users_table(TEST_USERS)
     table.sort(column, ascending)
-    expected = sorted(USERS, key=lambda u: getattr(u, column), reverse=not ascending)
+    expected = sorted(TEST_USERS, key=lambda u: getattr(u, column), reverse=not ascending)
     if column == "plan":  # ties keep the input order, as a stable sort does
-        plans = sorted({u.plan for u in USERS}, reverse=not ascending)
-        expected = [u for plan in plans for u in USERS if u.plan == plan]
+        plans = sorted({u.plan for u in TEST_USERS}, reverse=not ascending)
+        expected = [u for plan in plans for u in TEST_USERS if u.plan == plan]
     assert rows(table.table.value) == [[u.id, u.name, u.plan] for u in expected]
     assert list(table.frame()["id"]) == [u.id for u in expected]
 
 
 def test_users_table_redraws_when_the_controls_change() -> None:
-    table = users_table(USERS)
+    table = users_table(TEST_USERS)
     first = lambda: rows(table.table.value)[0][1]  # noqa: E731
     assert first() == "MegaCorp"  # by id, ascending
     table.column.value = "name"
@@ -99,13 +93,13 @@ def test_users_table_redraws_when_the_controls_change() -> None:
 
 
 def test_users_table_has_a_findable_table_and_checks_its_input() -> None:
-    html = users_table(USERS).table.value
+    html = users_table(TEST_USERS).table.value
     assert re.search(r'<table[^>]*class="[^"]*\bsummarizer-users\b', html)
     assert "5 rows" in html
     with pytest.raises(TypeError, match="got: 'MegaCorp'"):
         users_table(["MegaCorp"])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="got: 'email'"):
-        users_table(USERS).sort("email")
+        users_table(TEST_USERS).sort("email")
 
 
 def test_users_table_sorts_mixed_ids_as_text() -> None:
@@ -211,7 +205,7 @@ def test_mermaid_sup_tree_of_nothing_raises() -> None:
 def test_on_flush_from_many_threads_converges_to_the_totals(
     dashboards: Callable[..., Dashboard],
 ) -> None:
-    dash = dashboards(users=USERS)
+    dash = dashboards(users=TEST_USERS)
     threads, per_thread = 8, 250
     barrier = threading.Barrier(threads)
 
@@ -250,9 +244,9 @@ def test_redraws_are_throttled(dashboards: Callable[..., Dashboard]) -> None:
 def test_the_dashboard_counts_a_real_tree_and_redraws_its_restarts(
     tree: Callable[..., Pid], dashboards: Callable[..., Dashboard]
 ) -> None:
-    dash = dashboards(users=USERS, tree_every=0.05)
+    dash = dashboards(users=TEST_USERS, tree_every=0.05)
     sup = tree(on_flush=dash.on_flush)
-    for user in USERS * 20:
+    for user in TEST_USERS * 20:
         EventCollector.record_event(user)
     old = collector(1)
     assert dash.wait(lambda d: repr(old) in d.tree_text, WAIT)
