@@ -191,10 +191,25 @@ class Ledger:
         with self._lock:
             (self.unrouted if partition is None else self.lost[partition])[reason] += n
 
-    def adopt(self, partition: int, user_ids: Iterable[Any]) -> None:
-        """Keep events no collector took (it had died) for ``partition``'s next collector."""
+    def adopt(self, partition: int, user_ids: Iterable[Any], reason: str) -> None:
+        """Keep events no collector took (it had died) for ``partition``'s next collector.
+
+        Once the tree is stopping no collector will come: count them lost for ``reason``.
+        The check and the adoption hold the lock that `close` takes, so no event is
+        adopted after the last collector made its last claim.
+        """
         with self._lock:
-            self.orphans[partition].update(user_ids)
+            if self.closed:
+                ids = list(user_ids)
+                if ids:
+                    self.lost[partition][reason] += len(ids)
+            else:
+                self.orphans[partition].update(user_ids)
+
+    def close(self) -> None:
+        """Refuse new events from now on: the tree is stopping."""
+        with self._lock:
+            self.closed = True
 
     def claim(self, partition: int) -> Counter[Any]:
         """Hand ``partition``'s orphaned events (user id -> events) to its collector."""

@@ -45,7 +45,6 @@ __all__ = ["EventCollector"]
 log = logging.getLogger("summarizer")
 
 NAME = "EventCollectorPartitionSupervisor"
-_LOST_REASONS = {"noproc": "noproc", "killed": "killed"}
 
 
 def _is_tagged_event(request: Any) -> bool:
@@ -59,7 +58,7 @@ def _is_tagged_event(request: Any) -> bool:
 
 
 def _event(request: Any) -> User:
-    """Return the user of a ``("record_event", user)`` cast; raise on anything else."""
+    """Return the user of a ``("record_event", user)`` cast; raise if it is no event."""
     if not _is_tagged_event(request):
         raise ValueError(f"EventCollector got an unknown cast: {_short(request)}")
     user: User = request[1]
@@ -111,7 +110,7 @@ class EventCollector(GenServer):
         next(books.accepted[p])
         pid = t.pids[p]
         if pid is None:  # not started yet: its collector will adopt the event
-            books.adopt(p, (user.id,))
+            books.adopt(p, (user.id,), "noproc")
         elif books.max_mailbox is None or books.admit(p, pid):
             pid._proc.put(user)  # the event itself: see "The message" above
 
@@ -147,7 +146,8 @@ class EventCollector(GenServer):
             unbounded = self.handle_cast
 
             def handle_cast(request: Any, state: Buffer) -> NoReply:
-                slots.release()
+                if isinstance(request, User):  # record_event took a slot for it
+                    slots.release()
                 return unbounded(request, state)
 
             self.handle_cast = handle_cast  # type: ignore[method-assign]
@@ -168,7 +168,11 @@ class EventCollector(GenServer):
         return buffer
 
     def handle_cast(self, request: Any, state: Buffer) -> NoReply:
-        user = request if request.__class__ is User else _event(request)
+        if request.__class__ is User or isinstance(request, User):
+            user = request
+        else:  # the seed's ("record_event", user), cast directly: count it as accepted
+            user = _event(request)
+            next(self.ledger.accepted[self.partition])
         data = state.data
         uid = user.id
         data[uid] = data.get(uid, 0) + 1
@@ -226,16 +230,15 @@ class EventCollector(GenServer):
         that were still queued when it crashed are adopted by its successor, unless
         the tree is stopping (no successor will come): then they are lost, counted.
         """
-        # what record_event accepted; a stray cast (a bad request) is no event
-        ids = [
-            m.id if isinstance(m, User) else m[1].id
-            for m in msgs
-            if isinstance(m, User) or _is_tagged_event(m)
-        ]
-        if reason == "killed" or self.ledger.closed:
-            self.ledger.lose(self.partition, _LOST_REASONS.get(reason, "exit"), len(ids))
+        ids = [m.id for m in msgs if isinstance(m, User)]  # what record_event accepted
+        tagged = [m[1].id for m in msgs if _is_tagged_event(m)]  # the seed's, cast directly
+        for _ in tagged:  # enter the books now, as handle_cast would have entered them
+            next(self.ledger.accepted[self.partition])
+        ids += tagged  # a stray cast (a bad request) is no event
+        if reason == "killed":
+            self.ledger.lose(self.partition, "killed", len(ids))
         else:
-            self.ledger.adopt(self.partition, ids)
+            self.ledger.adopt(self.partition, ids, "noproc" if reason == "noproc" else "exit")
 
     def lost_state(self, state: Buffer, reason: Any) -> None:
         self.ledger.lose(self.partition, "killed", state.count)

@@ -200,7 +200,7 @@ class SummarizerSupervisor(Supervisor):
         Without it, producers keep filling the mailboxes while the flushers and
         collectors drain them, and a stop under full load chases the backlog.
         """
-        self.ledger.closed = True
+        self.ledger.close()
 
     @staticmethod
     def accounting(timeout: float | None = 5.0) -> Accounting:

@@ -377,3 +377,45 @@ def test_a_collector_killed_while_terminate_delivers_its_buffer_counts_it_once(
     assert sink.totals() == {"1": 5}
     acc = SummarizerSupervisor.accounting()
     assert (acc.accepted, acc.flushed, acc.pending, acc.lost) == (5, 5, 0, {})
+
+
+class Customer(User):
+    """A subclass of User, as an application might define one."""
+
+    __slots__ = ()
+
+
+def test_a_user_subclass_is_recorded_and_flushed_like_a_user(tree: Callable[..., Pid]) -> None:
+    tree()
+    EventCollector.record_event(Customer("1", "MegaCorp", "enterprise"))
+    assert EventCollector.flush_events(0) == {"1": 1}
+    books = SummarizerSupervisor.accounting()
+    assert books.balanced and books.accepted == books.flushed == 1
+
+
+def test_the_seeds_tagged_cast_sent_directly_enters_the_books(tree: Callable[..., Pid]) -> None:
+    tree()
+    for _ in range(3):
+        GenServer.cast(collector(0), ("record_event", MEGACORP))
+    assert EventCollector.flush_events(0) == {"1": 3}
+    books = SummarizerSupervisor.accounting()
+    assert books.balanced and books.accepted == books.flushed == 3
+
+
+def test_tagged_casts_sent_directly_do_not_widen_a_bounded_mailbox(
+    tree: Callable[..., Pid],
+) -> None:
+    tree(max_mailbox=4, overflow="drop_newest")
+    for _ in range(100):  # they took no slot, so they must give none back
+        GenServer.cast(collector(0), ("record_event", MEGACORP))
+    EventCollector.record_event(MEGACORP)  # a non-empty buffer, so its flush logs
+    with flush_held() as held:  # hold the collector: whatever is recorded now stays queued
+        caller = threading.Thread(target=EventCollector.flush_events, args=(0,))
+        caller.start()
+        assert held.entered.wait(WAIT)
+        record(MEGACORP, 10)  # 4 slots: 4 queued, 6 dropped
+        held.resume.set()
+        caller.join(WAIT)
+    books = SummarizerSupervisor.accounting()
+    assert books.lost == {"overflow": 6}, books.lost
+    assert books.balanced

@@ -555,3 +555,17 @@ def test_a_server_killed_inside_a_callback_runs_no_other_callback_once_it_return
     assert ctx.lost_states.get(timeout=WAIT) == (100 if "raise" not in request_ else 0, "killed")
     join_thread_of(pid)
     assert ctx.log == ["init"]  # neither handle_continue nor terminate ran
+
+
+class CastReplier(GenServer):
+    """Return Reply from handle_cast: a bad return, as OTP says."""
+
+    def handle_cast(self, request: Any, state: Any) -> Any:
+        return Reply("nobody asked", state)
+
+
+def test_reply_returned_from_handle_cast_is_a_bad_return_that_stops_the_server() -> None:
+    pid = CastReplier.start_link()
+    GenServer.cast(pid, "hello")
+    assert Process.monitor_wait(pid, WAIT)
+    assert isinstance(pid._proc.reason, TypeError)

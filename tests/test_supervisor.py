@@ -790,3 +790,10 @@ def test_a_child_spec_with_a_bad_option_is_rejected_naming_it(
 def test_a_child_spec_start_must_be_a_function_and_its_args() -> None:
     with pytest.raises(TypeError, match=r"start must be \(function, args\).*got: "):
         ChildSpec(id="x", start=("not callable", ()))
+
+
+def test_an_empty_tuple_sent_to_a_supervisor_does_not_kill_it() -> None:
+    sup = Supervisor.start_link([Plain])
+    Process.send(sup, ())
+    assert Supervisor.count_children(sup)["active"] == 1  # a call after it: still serving
+    Supervisor.stop(sup)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 from collections import Counter
@@ -13,6 +14,7 @@ import pytest
 from summarizer import EventCollector, MemorySink, SummarizerSupervisor
 from summarizer.otp import (
     AlreadyStarted,
+    ExitError,
     PartitionSupervisor,
     Pid,
     Process,
@@ -162,3 +164,33 @@ def test_the_seeds_run_of_100000_events_gives_exact_per_user_totals(
     assert memory.totals() == Counter(user.id for user in picks)
     acc = SummarizerSupervisor.accounting()
     assert (acc.accepted, acc.flushed, acc.pending, acc.lost) == (100_000, 100_000, 0, {})
+
+
+def test_a_tree_that_gives_up_leaves_no_event_waiting_for_a_collector(
+    tree: Callable[..., Pid],
+) -> None:
+    sup = tree(partitions=2)
+    done = threading.Event()
+
+    def produce() -> None:
+        while not done.is_set():
+            for user in TEST_USERS:
+                EventCollector.record_event(user)
+
+    producers = [threading.Thread(target=produce) for _ in range(2)]
+    for thread in producers:
+        thread.start()
+    try:
+        for _ in range(4):  # default intensity: the 4th restart within 5 s is one too many
+            Process.exit(FLUSHERS, "kill")
+            # handled after the EXIT the kill queued, so after the restart (or the give-up)
+            with contextlib.suppress(ExitError):
+                Supervisor.which_children(sup)
+        assert Process.monitor_wait(sup, 10.0), "the tree did not give up"
+    finally:
+        done.set()
+        for thread in producers:
+            thread.join(10.0)
+    books = SummarizerSupervisor.accounting()
+    assert books.pending == 0, f"events stranded with no collector to take them: {books}"
+    assert books.balanced

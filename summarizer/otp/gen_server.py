@@ -363,7 +363,9 @@ def _loop(server: GenServer, proc: Proc, state: Any, cont: Any) -> None:
                 else:  # "kill" left by a death we already handled
                     continue
                 cls = result.__class__
-                if cls is NoReply or cls is Reply:
+                if cls is NoReply or (
+                    cls is Reply and msg.__class__ is Envelope and msg.kind == "call"
+                ):  # Reply from a cast or an info is a bad return, as in OTP
                     state, cont = result.state, result.continue_
                     continue
             if not proc.alive:  # killed while the callback ran: no terminate

@@ -41,7 +41,7 @@ import threading
 import time
 from collections.abc import Callable
 from queue import Empty, SimpleQueue
-from typing import Any, Protocol
+from typing import Any
 
 from .errors import AlreadyStarted
 
@@ -58,13 +58,6 @@ _brief.maxstring = _brief.maxlong = _brief.maxother = 80
 def brief(value: Any) -> str:
     """Return ``repr(value)``, shortened if long: what an error message quotes as "got"."""
     return _brief.repr(value)
-
-
-class Via(Protocol):
-    """An address resolved at send time, like ``{:via, Module, term}``."""
-
-    def whereis(self) -> Pid | None:
-        """Return the pid this address names now, or None."""
 
 
 class Pid:
@@ -154,7 +147,8 @@ class Proc:
         if self.alive:
             self.mailbox.put(msg)
             if not self.alive:  # killed meanwhile by another thread
-                self.drain("noproc")  # type: ignore[unreachable]
+                # a kill destroys the mailbox; any other death leaves it "noproc"
+                self.drain(self.reason if self.killed else "noproc")  # type: ignore[unreachable]
             return True
         self.discard([msg], "noproc")
         return False
@@ -350,12 +344,14 @@ class _TimerService:
         with self._cond:
             if not self._heap:
                 return
-            keep = [r for r in self._heap if not (r.dest.__class__ is Pid and r.dest._proc is proc)]
+            keep = []
+            for r in self._heap:  # one pass: a tree of many processes dies in linear time
+                if r.dest.__class__ is Pid and r.dest._proc is proc:
+                    r.cancelled = True
+                else:
+                    keep.append(r)
             if len(keep) == len(self._heap):
                 return
-            for r in self._heap:
-                if r not in keep:
-                    r.cancelled = True
             heapq.heapify(keep)
             self._heap[:] = keep
             thread = self._wake_if_idle()

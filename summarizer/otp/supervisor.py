@@ -51,7 +51,7 @@ from typing import Any, NamedTuple
 from .child_spec import ChildSpec
 from .errors import StartError
 from .gen_server import GenServer, NoReply, Ok, Reply, Stop, join, start
-from .process import NORMAL_REASONS, Pid, Process, brief, current, resolve, signal
+from .process import NORMAL_REASONS, Pid, Process, brief, current, signal
 
 __all__ = ["Child", "Supervisor", "SupervisorFlags"]
 
@@ -198,7 +198,7 @@ class SupervisorServer(GenServer):
     def handle_info(self, msg: Any, state: _State) -> NoReply | Stop:
         if isinstance(msg, tuple) and len(msg) == 3 and msg[0] == "EXIT":
             return self.child_exited(msg[1], msg[2], state)
-        if isinstance(msg, tuple) and msg[0] == "try_again_restart":
+        if isinstance(msg, tuple) and len(msg) == 2 and msg[0] == "try_again_restart":
             child = next((c for c in state.children if c.spec.id == msg[1]), None)
             if child is None or child.pid != "restarting":
                 return NoReply(state)
@@ -225,8 +225,7 @@ class SupervisorServer(GenServer):
     def restart_child(self, child: _Running, state: _State) -> NoReply | Stop:
         """Restart ``child`` (and its siblings, by strategy) unless intensity is spent."""
         if not self.add_restart(state):
-            self.stop_children(state.children)
-            return Stop("shutdown", state)
+            return Stop("shutdown", state)  # terminate stops the children, as supervisor.erl
         children = state.children
         i = children.index(child)
         strategy = state.flags.strategy
@@ -364,9 +363,3 @@ class Supervisor:
     def stop(sup: Any, reason: Any = "normal", timeout: float | None = None) -> None:
         """Stop the supervisor and its children (reverse order); wait until done."""
         GenServer.stop(sup, reason, timeout)
-
-
-def pid_of(dest: Any) -> Pid | None:
-    """Return the pid of a live process named by ``dest``, or None."""
-    proc = resolve(dest)
-    return proc.pid if proc is not None and proc.alive else None
