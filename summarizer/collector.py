@@ -38,7 +38,8 @@ from .accounting import Ledger
 from .otp import GenServer, NoReply, Ok, PartitionSupervisor, Process, Reply
 from .otp.partition_supervisor import _tables
 from .otp.process import Envelope, current
-from .user import User, _short
+from .otp.validate import brief
+from .user import User
 
 __all__ = ["EventCollector"]
 
@@ -60,7 +61,7 @@ def _is_tagged_event(request: Any) -> bool:
 def _event(request: Any) -> User:
     """Return the user of a ``("record_event", user)`` cast; raise if it is no event."""
     if not _is_tagged_event(request):
-        raise ValueError(f"EventCollector got an unknown cast: {_short(request)}")
+        raise ValueError(f"EventCollector got an unknown cast: {brief(request)}")
     user: User = request[1]
     return user
 
@@ -98,7 +99,7 @@ class EventCollector(GenServer):
     def record_event(user: User) -> None:
         """Cast one event for ``user`` to its partition's collector; never blocks."""
         if user.__class__ is not User and not isinstance(user, User):
-            raise TypeError(f"user must be a User, got: {_short(user)}")
+            raise TypeError(f"user must be a User, got: {brief(user)}")
         books = _Books.ledger
         t = _tables.get(NAME)  # table(NAME), inlined: this is the hot path
         if t is None or books.closed or not t.proc.alive:  # no tree, or one that is stopping
@@ -118,7 +119,7 @@ class EventCollector(GenServer):
     def flush_events(partition: int, timeout: float | None = 5.0) -> dict[Any, int]:
         """Return ``partition``'s buffer and reset it (a call)."""
         if isinstance(partition, bool) or not isinstance(partition, int):
-            raise TypeError(f"partition must be an int, got: {_short(partition)}")
+            raise TypeError(f"partition must be an int, got: {brief(partition)}")
         n = PartitionSupervisor.partitions(NAME)
         if not 0 <= partition < n:
             raise ValueError(f"partition must be in 0..{n - 1}, got: {partition}")

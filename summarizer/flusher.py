@@ -20,7 +20,7 @@ from typing import Any
 from .accounting import Ledger
 from .collector import EventCollector
 from .otp import ExitError, GenServer, NoReply, Ok, Process
-from .user import _short
+from .otp.validate import brief
 
 __all__ = ["EventFlusher"]
 
@@ -29,7 +29,7 @@ log = logging.getLogger("summarizer")
 
 def _option(options: Any, key: str) -> Any:
     if not isinstance(options, dict):
-        raise TypeError(f"options must be a dict, got: {_short(options)}")
+        raise TypeError(f"options must be a dict, got: {brief(options)}")
     if key not in options:
         raise KeyError(f"EventFlusher needs the option {key!r}; got only {sorted(options)}")
     return options[key]
@@ -42,7 +42,7 @@ class EventFlusher(GenServer):
         interval = _option(options, "flush_interval")
         partition = _option(options, "partition")
         if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:
-            raise ValueError(f"flush_interval must be a positive number, got: {_short(interval)}")
+            raise ValueError(f"flush_interval must be a positive number, got: {brief(interval)}")
         Process.flag("trap_exit", True)
         self.ledger: Ledger | None = options.get("ledger")
         state = {"flush_interval": float(interval), "partition": partition}

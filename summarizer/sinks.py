@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .user import _short
+from .otp.validate import brief
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -102,7 +102,7 @@ class SQLiteSink:
 
     def __init__(self, path: str | Path) -> None:
         if not isinstance(path, (str, Path)) or not str(path):
-            raise TypeError(f"path must be a non-empty str or Path, got: {_short(path)}")
+            raise TypeError(f"path must be a non-empty str or Path, got: {brief(path)}")
         self.path = Path(path)
         self._lock = threading.Lock()
         with self._connect() as db:

@@ -46,8 +46,8 @@ from .otp import (
 from .otp.child_spec import validate_name
 from .otp.partition_supervisor import MAX_PARTITIONS
 from .otp.supervisor import SupervisorFlags
+from .otp.validate import brief, positive_int, positive_number
 from .sinks import LogSink, Sink
-from .user import _short
 
 __all__ = ["SummarizerSupervisor"]
 
@@ -66,27 +66,6 @@ def _stop_at_exit() -> None:
                 Supervisor.stop(name, "shutdown", timeout)
             except OtpError as e:
                 logging.getLogger("summarizer").error("%s did not stop at exit: %s", name, e)
-
-
-def _number(name: str, value: Any) -> float:
-    """Return ``value`` if it is a positive finite number; raise naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a positive number, got: {_short(value)}")
-    if not 0 < value < float("inf"):
-        raise ValueError(f"{name} must be a positive number, got: {_short(value)}")
-    try:
-        return float(value)
-    except OverflowError:  # an int too large for a float: no time is that long
-        raise ValueError(f"{name} must be a positive number, got: {_short(value)}") from None
-
-
-def _positive(name: str, value: Any) -> int:
-    """Return ``value`` if it is a positive int; raise naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a positive integer, got: {_short(value)}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got: {_short(value)}")
-    return value
 
 
 def _with_partition(args: list[Any], partition: int) -> list[Any]:
@@ -122,8 +101,8 @@ class SummarizerSupervisor(Supervisor):
         unbounded, as OTP. At interpreter exit a tree still running is stopped
         and flushed within ``exit_timeout`` seconds.
         """
-        _number("flush_interval", flush_interval)
-        partitions = _positive(
+        positive_number("flush_interval", flush_interval)
+        partitions = positive_int(
             "partitions", schedulers_online() if partitions is None else partitions
         )
         if partitions > MAX_PARTITIONS:
@@ -131,20 +110,20 @@ class SummarizerSupervisor(Supervisor):
                 f"partitions must be an integer <= {MAX_PARTITIONS}, got: {partitions}"
             )
         if on_flush is not None and not callable(on_flush):
-            raise TypeError(f"on_flush must be callable or None, got: {_short(on_flush)}")
+            raise TypeError(f"on_flush must be callable or None, got: {brief(on_flush)}")
         if sinks is not None and not isinstance(sinks, Iterable):
-            raise TypeError(f"sinks must be a list of sinks or None, got: {_short(sinks)}")
+            raise TypeError(f"sinks must be a list of sinks or None, got: {brief(sinks)}")
         sinks = [LogSink()] if sinks is None else list(sinks)
         for sink in sinks:
             if not callable(getattr(sink, "write", None)):
                 raise TypeError(
-                    f"sinks must have a write(partition, data, flushed_at), got: {_short(sink)}"
+                    f"sinks must have a write(partition, data, flushed_at), got: {brief(sink)}"
                 )
         if max_mailbox is not None:
-            _positive("max_mailbox", max_mailbox)
+            positive_int("max_mailbox", max_mailbox)
         if overflow not in ("block", "drop_newest"):
-            raise ValueError(f"overflow must be 'block' or 'drop_newest', got: {_short(overflow)}")
-        _number("exit_timeout", exit_timeout)
+            raise ValueError(f"overflow must be 'block' or 'drop_newest', got: {brief(overflow)}")
+        positive_number("exit_timeout", exit_timeout)
         flags = Supervisor.init([], max_restarts=max_restarts, max_seconds=max_seconds)
         ledger = Ledger(partitions, sinks, on_flush, max_mailbox, overflow)
         options = {

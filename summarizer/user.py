@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .otp.validate import brief
+
 __all__ = ["TEST_USERS", "User"]
 
 
@@ -27,22 +29,16 @@ class User:
 
     def __post_init__(self) -> None:
         if isinstance(self.id, bool) or not isinstance(self.id, (str, int)):
-            raise TypeError(f"id must be a str or an int, got: {_short(self.id)}")
+            raise TypeError(f"id must be a str or an int, got: {brief(self.id)}")
         if isinstance(self.id, str) and not self.id.isascii():
             try:
                 self.id.encode()  # routing hashes the UTF-8 bytes, as the BEAM does
             except UnicodeEncodeError:
-                raise ValueError(f"id must be valid UTF-8 text, got: {_short(self.id)}") from None
+                raise ValueError(f"id must be valid UTF-8 text, got: {brief(self.id)}") from None
         for field in ("name", "plan"):
             value = getattr(self, field)
             if not isinstance(value, str):
-                raise TypeError(f"{field} must be a str, got: {_short(value)}")
-
-
-def _short(value: object, limit: int = 80) -> str:
-    """Return ``repr(value)`` cut to ``limit`` characters, for error messages."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+                raise TypeError(f"{field} must be a str, got: {brief(value)}")
 
 
 #: The Livebook's ``test_users``: five customers on three plans.

@@ -137,7 +137,7 @@ def test_without_with_arguments_every_partition_gets_the_same_args() -> None:
 def test_partitions_must_be_a_positive_integer(partitions: Any, error: type[Exception]) -> None:
     with pytest.raises(error) as info:
         start_parts(partitions=partitions)
-    assert str(info.value) == f"partitions must be an integer >= 1, got: {partitions!r}"
+    assert str(info.value) == f"partitions must be a positive integer, got: {partitions!r}"
     assert Process.whereis("Parts") is None
 
 

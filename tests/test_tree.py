@@ -53,7 +53,7 @@ def test_start_link_with_a_bad_option_raises_naming_the_option_and_what_it_got(
     with pytest.raises(error, match=rf"^{option} must .*, got: ") as info:
         SummarizerSupervisor.start_link(**{option: value})
     got = repr(value[0] if isinstance(value, list) else value)
-    assert got[:60] in str(info.value)
+    assert got[:30] in str(info.value)  # long values are shortened in the middle
     assert not SummarizerSupervisor.running()
 
 

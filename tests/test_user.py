@@ -70,4 +70,4 @@ def test_a_non_ascii_id_is_accepted() -> None:
 def test_an_error_message_shows_at_most_80_characters_of_what_it_got() -> None:
     with pytest.raises(TypeError) as info:
         User(["x" * 10_000], "MegaCorp", "enterprise")  # type: ignore[arg-type]
-    assert len(str(info.value)) < 120 and str(info.value).endswith("...")
+    assert len(str(info.value)) < 120 and "..." in str(info.value)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .process import brief
+from .validate import brief
 
 __all__ = ["ChildSpec"]
 

@@ -59,12 +59,12 @@ from .process import (
     Envelope,
     Pid,
     Proc,
-    brief,
     current,
     register,
     resolve,
     set_current,
 )
+from .validate import brief
 
 __all__ = ["From", "GenServer", "NoReply", "Ok", "Reply", "Stop"]
 

@@ -34,9 +34,10 @@ from typing import Any
 from .child_spec import ChildSpec, validate_name
 from .gen_server import Ok, start
 from .phash2 import phash2
-from .process import Pid, Proc, brief, current
-from .supervisor import Child, Supervisor, SupervisorServer, _positive_int, to_spec
+from .process import Pid, Proc, current
+from .supervisor import Child, Supervisor, SupervisorServer, to_spec
 from .task import schedulers_online
+from .validate import brief, positive_int
 
 __all__ = ["PartitionSupervisor"]
 
@@ -135,7 +136,7 @@ class PartitionSupervisor:
         validate_name(name)
         if name is None:
             raise TypeError("name must be a non-empty str, got: None")
-        n = schedulers_online() if partitions is None else _positive_int("partitions", partitions)
+        n = schedulers_online() if partitions is None else positive_int("partitions", partitions)
         if n > MAX_PARTITIONS:
             raise ValueError(
                 f"partitions must be an integer <= {MAX_PARTITIONS}, got: {brief(partitions)}"

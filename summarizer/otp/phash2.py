@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import struct
 
-from .process import brief
+from .validate import brief
 
 __all__ = ["phash2"]
 

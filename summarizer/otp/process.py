@@ -36,7 +36,6 @@ import heapq
 import itertools
 import logging
 import math
-import reprlib
 import threading
 import time
 from collections.abc import Callable
@@ -44,20 +43,13 @@ from queue import Empty, SimpleQueue
 from typing import Any
 
 from .errors import AlreadyStarted
+from .validate import brief
 
 __all__ = ["Pid", "Process", "TimerRef"]
 
 log = logging.getLogger("summarizer")
 
 NORMAL_REASONS = ("normal", "shutdown")
-
-_brief = reprlib.Repr()
-_brief.maxstring = _brief.maxlong = _brief.maxother = 80
-
-
-def brief(value: Any) -> str:
-    """Return ``repr(value)``, shortened if long: what an error message quotes as "got"."""
-    return _brief.repr(value)
 
 
 class Pid:

@@ -51,7 +51,8 @@ from typing import Any, NamedTuple
 from .child_spec import ChildSpec
 from .errors import StartError
 from .gen_server import GenServer, NoReply, Ok, Reply, Stop, join, start
-from .process import NORMAL_REASONS, Pid, Process, brief, current, signal
+from .process import NORMAL_REASONS, Pid, Process, current, signal
+from .validate import brief, positive_int
 
 __all__ = ["Child", "Supervisor", "SupervisorFlags"]
 
@@ -77,14 +78,6 @@ class SupervisorFlags:
     strategy: str = "one_for_one"
     max_restarts: int = 3
     max_seconds: float = 5
-
-
-def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got: {brief(value)}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got: {brief(value)}")
-    return value
 
 
 def to_spec(child: Any) -> ChildSpec:
@@ -334,7 +327,7 @@ class Supervisor:
             raise ValueError(
                 f"strategy must be one of {', '.join(STRATEGIES)}, got: {brief(strategy)}"
             )
-        _positive_int("max_restarts", max_restarts, 0)
+        positive_int("max_restarts", max_restarts, 0)
         if (
             isinstance(max_seconds, bool)
             or not isinstance(max_seconds, (int, float))

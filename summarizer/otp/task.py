@@ -66,6 +66,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Final, Generic, Literal, TypeVar
 
 from .errors import OtpError
+from .validate import brief, positive_int
 
 __all__ = ["TaskTimeout", "async_stream", "schedulers_online"]
 
@@ -76,7 +77,6 @@ _MAX_BATCH = 64  # most items a worker takes from the input at once
 _FAST_BATCH = 0.001  # seconds; a batch taken from the input faster doubles the next one
 _SLOW_BATCH = 0.01  # seconds; a batch taken slower halves the next one
 _STUCK = 0.001  # seconds; a call still running after the consumer waited this long
-_SHOWN_MAX = 100  # characters of a bad argument's repr an error message quotes
 _NOBODY = -1  # `_Stream._wants` while the consumer is not waiting
 _ANYONE = -2  # `_Stream._wants` while an unordered consumer waits for any result
 
@@ -127,42 +127,22 @@ def async_stream(
     here, as ``map`` does; no item is taken from it before the first ``next()``.
     """
     if not (hasattr(type(iterable), "__iter__") or hasattr(type(iterable), "__getitem__")):
-        raise TypeError(f"iterable must be iterable, got: {_shown(iterable)}")
+        raise TypeError(f"iterable must be iterable, got: {brief(iterable)}")
     if not callable(fn):
-        raise TypeError(f"fn must be callable, got: {_shown(fn)}")
+        raise TypeError(f"fn must be callable, got: {brief(fn)}")
     limit = schedulers_online() if max_concurrency is None else max_concurrency
-    _check_positive_int("max_concurrency", limit)
+    positive_int("max_concurrency", limit)
     _check_bool("ordered", ordered)
     seconds = _check_timeout(timeout)
-    _check_positive_int("max_threads", max_threads)
+    positive_int("max_threads", max_threads)
     stream = _Stream(iter(iterable), fn, limit, ordered, seconds, min(limit, max_threads))
     return stream.consume_ordered() if ordered else stream.consume_unordered()
-
-
-def _shown(value: object) -> str:
-    """Return repr(value) for an error message, shortened in the middle if it is long."""
-    try:
-        text = repr(value)
-    except Exception:  # a broken __repr__, or an int too long to print
-        return f"<{type(value).__name__} object>"
-    if len(text) <= _SHOWN_MAX:
-        return text
-    half = _SHOWN_MAX // 2
-    return f"{text[:half]}...{text[-half:]}"
-
-
-def _check_positive_int(name: str, value: object) -> None:
-    """Raise unless value is an int (not a bool) of at least 1."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a positive integer, got: {_shown(value)}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got: {_shown(value)}")
 
 
 def _check_bool(name: str, value: object) -> None:
     """Raise unless value is a bool."""
     if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got: {_shown(value)}")
+        raise TypeError(f"{name} must be a bool, got: {brief(value)}")
 
 
 def _check_timeout(value: object) -> float | None:
@@ -173,7 +153,7 @@ def _check_timeout(value: object) -> float | None:
     """
     if value is None:
         return None
-    message = f"timeout must be a positive number or None, got: {_shown(value)}"
+    message = f"timeout must be a positive number or None, got: {brief(value)}"
     if isinstance(value, bool) or not isinstance(value, (int, numbers.Real)):
         raise TypeError(message)
     if isinstance(value, int):  # exact, even beyond what a float holds

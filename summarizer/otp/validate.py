@@ -1,0 +1,53 @@
+"""Argument checks shared by the runtime and the pipeline: errors that say "got: X".
+
+Every public function checks its arguments at the call site and raises a
+``TypeError`` (wrong kind) or ``ValueError`` (wrong value) naming the argument,
+what it must be, and what it got, shortened if long::
+
+    positive_int("partitions", 0)
+    # ValueError: partitions must be a positive integer, got: 0
+    positive_number("flush_interval", "1")
+    # TypeError: flush_interval must be a positive number, got: '1'
+"""
+
+from __future__ import annotations
+
+import math
+import reprlib
+from typing import Any
+
+__all__ = ["brief", "positive_int", "positive_number"]
+
+_brief = reprlib.Repr()
+_brief.maxstring = _brief.maxlong = _brief.maxother = 80
+
+
+def brief(value: Any) -> str:
+    """Return ``repr(value)``, shortened if long: what an error message quotes as "got"."""
+    try:
+        return _brief.repr(value)
+    except Exception:  # a broken __repr__
+        return f"<{type(value).__name__} object>"
+
+
+def positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    """Return ``value`` if it is an int (not a bool) >= ``minimum``; raise naming ``name``."""
+    what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be {what}, got: {brief(value)}")
+    if value < minimum:
+        raise ValueError(f"{name} must be {what}, got: {brief(value)}")
+    return value
+
+
+def positive_number(name: str, value: Any) -> float:
+    """Return ``value`` as a float if it is a positive finite number; raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a positive number, got: {brief(value)}")
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int too large for a float: no time is that long
+        seconds = math.inf
+    if not 0 < seconds < math.inf:
+        raise ValueError(f"{name} must be a positive number, got: {brief(value)}")
+    return seconds
