@@ -37,6 +37,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .backpressure import Room
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -157,31 +159,28 @@ class Ledger:
         self.overflow = overflow
         self.closed = False  # set when the tree starts stopping: events are refused, counted
         self.orphans: list[Counter[Any]] = [Counter() for _ in range(partitions)]
-        self._slots: dict[Pid, threading.Semaphore] = {}
+        self._rooms: dict[Pid, Room] = {}
         self._lock = threading.Lock()
 
-    def open_mailbox(self, pid: Pid) -> threading.Semaphore:
+    def open_mailbox(self, pid: Pid) -> Room:
         """Bound a new collector's mailbox to ``max_mailbox`` queued casts."""
         assert self.max_mailbox is not None
-        slots = threading.Semaphore(self.max_mailbox)
+        room = Room(pid._proc.mailbox, self.max_mailbox)
         with self._lock:
-            self._slots = {p: s for p, s in self._slots.items() if p._proc.alive}
-            self._slots[pid] = slots
-        return slots
+            self._rooms = {p: r for p, r in self._rooms.items() if p._proc.alive}
+            self._rooms[pid] = room
+        return room
 
     def admit(self, partition: int, pid: Pid) -> bool:
-        """Take a mailbox slot: wait for one (``"block"``) or count a drop."""
-        slots = self._slots.get(pid)
-        if slots is None:
+        """Let a cast into a bounded mailbox: at once, after a wait, or not (counted)."""
+        room = self._rooms.get(pid)
+        if room is None or not room.full():
             return True
         if self.overflow == "drop_newest":
-            if slots.acquire(blocking=False):
-                return True
             self.lose(partition, "overflow", 1)
             return False
-        while not slots.acquire(timeout=0.05):
-            if not pid._proc.alive:
-                break  # the cast will find it dead and count the loss
+        proc = pid._proc
+        room.wait(lambda: proc.alive)  # if it dies, the cast finds it dead and is counted
         return True
 
     def lose(self, partition: int | None, reason: str, n: int) -> None:

@@ -143,12 +143,11 @@ class EventCollector(GenServer):
         if self.ledger.max_mailbox is not None:
             me = Process.self()
             assert me is not None
-            slots = self.ledger.open_mailbox(me)
+            room = self.ledger.open_mailbox(me)
             unbounded = self.handle_cast
 
             def handle_cast(request: Any, state: Buffer) -> NoReply:
-                if isinstance(request, User):  # record_event took a slot for it
-                    slots.release()
+                room.taken()
                 return unbounded(request, state)
 
             self.handle_cast = handle_cast  # type: ignore[method-assign]
