@@ -31,13 +31,11 @@ cuts a queued event from about 80 bytes to one queue slot.
 from __future__ import annotations
 
 import logging
-from queue import Empty
 from typing import Any
 
 from .accounting import Ledger
 from .otp import GenServer, NoReply, Ok, PartitionSupervisor, Process, Reply
 from .otp.partition_supervisor import _tables
-from .otp.process import Envelope, current
 from .otp.validate import brief
 from .user import User
 
@@ -46,6 +44,16 @@ __all__ = ["EventCollector"]
 log = logging.getLogger("summarizer")
 
 NAME = "EventCollectorPartitionSupervisor"
+
+
+def _address(partition: Any) -> Any:
+    """Return the via address of collector ``partition``; raise if there is no such one."""
+    if isinstance(partition, bool) or not isinstance(partition, int):
+        raise TypeError(f"partition must be an int, got: {brief(partition)}")
+    n = PartitionSupervisor.partitions(NAME)
+    if not 0 <= partition < n:
+        raise ValueError(f"partition must be in 0..{n - 1}, got: {partition}")
+    return PartitionSupervisor.via(NAME, partition)
 
 
 def _is_tagged_event(request: Any) -> bool:
@@ -118,20 +126,13 @@ class EventCollector(GenServer):
     @staticmethod
     def flush_events(partition: int, timeout: float | None = 5.0) -> dict[Any, int]:
         """Return ``partition``'s buffer and reset it (a call)."""
-        if isinstance(partition, bool) or not isinstance(partition, int):
-            raise TypeError(f"partition must be an int, got: {brief(partition)}")
-        n = PartitionSupervisor.partitions(NAME)
-        if not 0 <= partition < n:
-            raise ValueError(f"partition must be in 0..{n - 1}, got: {partition}")
-        data: dict[Any, int] = GenServer.call(
-            PartitionSupervisor.via(NAME, partition), "flush_events", timeout
-        )
+        data: dict[Any, int] = GenServer.call(_address(partition), "flush_events", timeout)
         return data
 
     @staticmethod
     def pending(partition: int, timeout: float | None = 5.0) -> int:
         """Return how many events ``partition`` holds once its mailbox is read."""
-        count: int = GenServer.call(PartitionSupervisor.via(NAME, partition), "pending", timeout)
+        count: int = GenServer.call(_address(partition), "pending", timeout)
         return count
 
     # -- server callbacks --------------------------------------------------
@@ -198,22 +199,11 @@ class EventCollector(GenServer):
 
     def terminate(self, reason: Any, state: Buffer) -> None:
         """Take the casts still queued, then flush the buffer to the sinks."""
-        proc = current()
-        assert proc is not None
-        others = []
-        for _ in range(proc.mailbox.qsize()):  # what is queued now; later casts count as lost
+        for msg in self.take_queued_casts(reason):  # later ones go to the next collector
             try:
-                msg = proc.mailbox.get_nowait()
-            except Empty:
-                break
-            if msg.__class__ is Envelope:
-                others.append(msg)
-            else:
-                try:
-                    self.handle_cast(msg, state)
-                except Exception:  # another malformed cast: skip it, keep the buffer
-                    log.exception("EventCollector:%r - dropped a bad cast: %r", proc.pid, msg)
-        proc.discard(others, reason)
+                self.handle_cast(msg, state)
+            except Exception:  # another malformed cast: skip it, keep the buffer
+                log.exception("EventCollector:%r - dropped a bad cast: %r", Process.self(), msg)
         self._adopt_orphans(state)
         if state.count:
             count, data = state.count, state.data

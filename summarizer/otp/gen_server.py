@@ -49,17 +49,19 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from dataclasses import dataclass
+from queue import Empty
 from typing import Any, ClassVar, TypeVar
 
 from .child_spec import ChildSpec, validate_name
 from .errors import CallTimeout, ExitError, NoProcess, OtpError, StartError
 from .process import (
-    NORMAL_REASONS,
     Envelope,
     Pid,
     Proc,
     current,
+    is_normal,
     register,
     resolve,
     set_current,
@@ -195,6 +197,28 @@ class GenServer:
     def lost_state(self, state: Any, reason: Any) -> None:
         """Account for state dropped by a kill, in the old thread, after its handler."""
 
+    def take_queued_casts(self, reason: Any) -> list[Any]:
+        """Take the casts queued now in this server's mailbox; fail its queued calls.
+
+        For ``terminate``, where an Erlang process may still ``receive``: a server
+        can handle what is queued before it exits. What arrives later is dropped
+        at exit (and reported to ``lost_messages``).
+        """
+        proc = current()
+        if proc is None:
+            raise RuntimeError("take_queued_casts must be called from the server's own thread")
+        casts: list[Any] = []
+        others: list[Any] = []
+        get = proc.mailbox.get_nowait
+        for _ in range(proc.mailbox.qsize()):
+            try:
+                msg = get()
+            except Empty:
+                break
+            (others if msg.__class__ is Envelope else casts).append(msg)
+        proc.discard(others, reason)
+        return casts
+
     # -- client API --------------------------------------------------------
 
     @classmethod
@@ -257,10 +281,11 @@ class GenServer:
             raise NoProcess(server)
         if proc is current():
             raise OtpError(f"process {proc.pid!r} attempted to stop itself with stop/1")
+        deadline = None if timeout is None else time.monotonic() + timeout
         proc.put(Envelope("stop", reason))
         if not proc.exited.wait(timeout):
             raise CallTimeout(server, timeout or 0.0)
-        join(proc, timeout)
+        join(proc, None if deadline is None else max(0.0, deadline - time.monotonic()))
 
 
 def join(proc: Proc, timeout: float | None = None) -> None:
@@ -391,14 +416,8 @@ def _terminate(server: GenServer, proc: Proc, reason: Any, state: Any) -> None:
     except BaseException as e:
         log.error("%s %r crashed in terminate: %r", type(server).__name__, proc.pid, e, exc_info=e)
         reason = e
-    if not (reason in NORMAL_REASONS or _is_shutdown_tuple(reason)) and not isinstance(
-        reason, BaseException
-    ):
+    if not is_normal(reason) and not isinstance(reason, BaseException):
         log.error("%s %r terminating: %r", type(server).__name__, proc.pid, reason)
     if not proc.die(reason):  # killed while terminating: account like any kill
         server.lost_state(state, proc.reason)
         proc.drain(proc.reason)
-
-
-def _is_shutdown_tuple(reason: Any) -> bool:
-    return isinstance(reason, tuple) and len(reason) == 2 and reason[0] == "shutdown"

@@ -32,6 +32,7 @@ from dataclasses import replace
 from typing import Any
 
 from .child_spec import ChildSpec, validate_name
+from .errors import NoProcess
 from .gen_server import Ok, start
 from .phash2 import phash2
 from .process import Pid, Proc, current
@@ -182,8 +183,6 @@ class PartitionSupervisor:
         """Return how many partitions ``name`` runs."""
         t = table(name)
         if t is None:
-            from .errors import NoProcess
-
             raise NoProcess(name)
         return t.n
 

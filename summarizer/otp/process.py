@@ -52,6 +52,13 @@ log = logging.getLogger("summarizer")
 NORMAL_REASONS = ("normal", "shutdown")
 
 
+def is_normal(reason: Any) -> bool:
+    """Return whether an exit ``reason`` is normal: normal, shutdown or (shutdown, _)."""
+    return reason in NORMAL_REASONS or (
+        isinstance(reason, tuple) and len(reason) == 2 and reason[0] == "shutdown"
+    )
+
+
 class Pid:
     """Identify one process for its whole life; never reused."""
 

@@ -51,7 +51,7 @@ from typing import Any, NamedTuple
 from .child_spec import ChildSpec
 from .errors import StartError
 from .gen_server import GenServer, NoReply, Ok, Reply, Stop, join, start
-from .process import NORMAL_REASONS, Pid, Process, current, signal
+from .process import Pid, Process, current, is_normal, signal
 from .validate import brief, positive_int
 
 __all__ = ["Child", "Supervisor", "SupervisorFlags"]
@@ -204,9 +204,7 @@ class SupervisorServer(GenServer):
         if child is None:
             return NoReply(state)  # a child we stopped ourselves, or unknown
         restart = child.spec.restart
-        normal = reason in NORMAL_REASONS or (
-            isinstance(reason, tuple) and len(reason) == 2 and reason[0] == "shutdown"
-        )
+        normal = is_normal(reason)
         if restart == "temporary":
             state.children.remove(child)
             return NoReply(state)
