@@ -20,11 +20,13 @@ restart them as OTP's do::
 from .child_spec import ChildSpec
 from .errors import AlreadyStarted, CallTimeout, ExitError, NoProcess, OtpError, StartError
 from .gen_server import From, GenServer, NoReply, Ok, Reply, Stop
-from .partition_supervisor import PartitionSupervisor
+from .mailbox import Mailbox, MailboxStats, Overflow
+from .partition_supervisor import PartitionStats, PartitionSupervisor
 from .phash2 import phash2
 from .process import Pid, Process, TimerRef
-from .supervisor import Child, Supervisor
-from .task import TaskTimeout, async_stream, schedulers_online
+from .supervisor import Child, Supervisor, SupervisorFlags
+from .system import schedulers_online
+from .task import TaskTimeout, async_stream
 
 __all__ = [
     "AlreadyStarted",
@@ -34,10 +36,14 @@ __all__ = [
     "ExitError",
     "From",
     "GenServer",
+    "Mailbox",
+    "MailboxStats",
     "NoProcess",
     "NoReply",
     "Ok",
     "OtpError",
+    "Overflow",
+    "PartitionStats",
     "PartitionSupervisor",
     "Pid",
     "Process",
@@ -45,6 +51,7 @@ __all__ = [
     "StartError",
     "Stop",
     "Supervisor",
+    "SupervisorFlags",
     "TaskTimeout",
     "TimerRef",
     "async_stream",

@@ -12,7 +12,10 @@ A spec is what Elixir's ``child_spec/1`` returns::
   abnormal exit), ``"temporary"`` (never);
 * ``shutdown``: seconds to wait for a graceful exit before a kill,
   ``"brutal_kill"``, or ``"infinity"`` (the default for supervisors);
-* ``type``: ``"worker"`` or ``"supervisor"``; ``modules`` for introspection.
+* ``type``: ``"worker"`` or ``"supervisor"``; ``modules`` for introspection;
+* ``mailbox``: None (OTP's delivery), or a `Mailbox` that counts the casts sent to
+  the child, bounds its mailbox, or hands casts its process could not handle to
+  the next process (see `summarizer.otp.mailbox`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .mailbox import Mailbox
 from .validate import brief
 
 __all__ = ["ChildSpec"]
@@ -44,6 +48,7 @@ class ChildSpec:
     shutdown: float | str = 5.0
     type: str = "worker"
     modules: list[str] = field(default_factory=list)
+    mailbox: Mailbox | None = None
 
     def __post_init__(self) -> None:
         start = self.start
@@ -70,6 +75,9 @@ class ChildSpec:
             raise ValueError(
                 f"shutdown must be seconds >= 0, 'brutal_kill' or 'infinity', got: {brief(s)}"
             )
+
+        if self.mailbox is not None and not isinstance(self.mailbox, Mailbox):
+            raise TypeError(f"mailbox must be a Mailbox or None, got: {brief(self.mailbox)}")
 
     def start_child(self) -> Any:
         """Call the start function; return what it returned (a Pid or None)."""

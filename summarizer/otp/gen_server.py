@@ -50,12 +50,14 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from queue import Empty
 from typing import Any, ClassVar, TypeVar
 
 from .child_spec import ChildSpec, validate_name
 from .errors import CallTimeout, ExitError, NoProcess, OtpError, StartError
+from .mailbox import take_place
 from .process import (
     Envelope,
     Pid,
@@ -66,7 +68,7 @@ from .process import (
     resolve,
     set_current,
 )
-from .validate import brief
+from .validate import brief, check_timeout
 
 __all__ = ["From", "GenServer", "NoReply", "Ok", "Reply", "Stop"]
 
@@ -125,12 +127,14 @@ class From:
     def __repr__(self) -> str:
         return f"#From<{self.proc.pid}>"
 
-    def reply(self, value: Any) -> None:
-        """Deliver ``value`` to the caller unless it was answered already."""
+    def reply(self, value: Any) -> bool:
+        """Deliver ``value`` to the caller; return False if it was answered or gave up."""
         if next(self._once) == 0:
             self.proc.calls.discard(self)
             self.value = value
             self._lock.release()
+            return True
+        return False
 
     def fail(self, reason: Any) -> bool:
         """Fail the call with ``reason``; return False if it was answered already."""
@@ -143,17 +147,6 @@ class From:
     def wait(self, timeout: float | None) -> bool:
         """Wait for the answer; return False on timeout."""
         return self._lock.acquire(timeout=-1 if timeout is None else timeout)
-
-
-def _check_timeout(timeout: Any) -> float | None:
-    """Validate a timeout before any side effect; math.inf (and beyond the OS limit) is None."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ValueError(
-            f"timeout must be a positive number of seconds or None, got: {brief(timeout)}"
-        )
-    return None if timeout > threading.TIMEOUT_MAX else float(timeout)
 
 
 class GenServer:
@@ -240,42 +233,44 @@ class GenServer:
     @staticmethod
     def call(server: Any, request: Any, timeout: float | None = 5.0) -> Any:
         """Send ``request`` and wait for the reply."""
-        timeout = _check_timeout(timeout)
-        proc = resolve(server)
-        if proc is None or not proc.alive:
-            raise NoProcess(server)
-        if proc is current():
-            raise OtpError(f"process {proc.pid!r} attempted to call itself")
-        slot = From(proc)
-        proc.calls.add(slot)
-        proc.put(Envelope("call", request, slot))
-        if not slot.wait(timeout):
-            proc.calls.discard(slot)
-            if slot.fail("timeout"):
-                raise CallTimeout(server, timeout or 0.0)
-            slot.wait(None)  # answered just as we gave up: take it, never swallow a reply
-        if slot.error is not None:
-            if slot.error == "noproc":
-                raise NoProcess(server)
-            raise ExitError(slot.error)
-        return slot.value
+        timeout = check_timeout(timeout)
+        return _request(server, Envelope("call", request), timeout)
 
     @staticmethod
     def cast(server: Any, request: Any) -> None:
         """Send ``request`` without waiting; never fails, as in OTP."""
         proc = server._proc if server.__class__ is Pid else resolve(server)
         if proc is not None:
-            proc.put(request)
+            place = proc.place
+            if place is None:
+                proc.put(request)
+            else:  # counted, bounded and handed off by the supervisor's mailbox
+                place.cast_to(proc, request)
 
     @staticmethod
-    def reply(from_: From, value: Any) -> None:
-        """Answer a call that ``handle_call`` left with ``NoReply``."""
-        from_.reply(value)
+    def reply(from_: From, value: Any) -> bool:
+        """Answer a call that ``handle_call`` left with ``NoReply``.
+
+        Return whether the caller got it: False if it had given up (its call timed
+        out, or this server was killed meanwhile), so a server can keep a value no
+        caller will ever see. OTP's ``reply`` returns ``:ok`` either way.
+        """
+        return from_.reply(value)
+
+    @staticmethod
+    def get_state(server: Any, timeout: float | None = 5.0) -> Any:
+        """Return the server's state, as ``:sys.get_state/1``: for debugging and books.
+
+        It is served by the receive loop in its turn, without a callback: once it
+        returns, every message queued before it has been handled.
+        """
+        timeout = check_timeout(timeout)
+        return _request(server, Envelope("get_state"), timeout)
 
     @staticmethod
     def stop(server: Any, reason: Any = "normal", timeout: float | None = None) -> None:
         """Stop the server with ``reason``, running ``terminate``; wait until it exits."""
-        timeout = _check_timeout(timeout)
+        timeout = check_timeout(timeout)
         proc = resolve(server)
         if proc is None or not proc.alive:
             raise NoProcess(server)
@@ -286,6 +281,29 @@ class GenServer:
         if not proc.exited.wait(timeout):
             raise CallTimeout(server, timeout or 0.0)
         join(proc, None if deadline is None else max(0.0, deadline - time.monotonic()))
+
+
+def _request(server: Any, envelope: Envelope, timeout: float | None) -> Any:
+    """Send a call-like ``envelope`` with a reply slot; wait for the answer."""
+    proc = resolve(server)
+    if proc is None or not proc.alive:
+        raise NoProcess(server)
+    if proc is current():
+        raise OtpError(f"process {proc.pid!r} attempted to call itself")
+    slot = From(proc)
+    envelope.b = slot
+    proc.calls.add(slot)
+    proc.put(envelope)
+    if not slot.wait(timeout):
+        proc.calls.discard(slot)
+        if slot.fail("timeout"):
+            raise CallTimeout(server, timeout or 0.0)
+        slot.wait(None)  # answered just as we gave up: take it, never swallow a reply
+    if slot.error is not None:
+        if slot.error == "noproc":
+            raise NoProcess(server)
+        raise ExitError(slot.error)
+    return slot.value
 
 
 def join(proc: Proc, timeout: float | None = None) -> None:
@@ -305,6 +323,9 @@ def start(cls: type[GenServer], arg: Any, name: str | None, *, link: bool = True
     proc.link()
     server = cls()
     proc.on_lost = server.lost_messages
+    place = take_place()
+    if place is not None:  # a supervisor's mailbox: its orphans come first
+        place.attach(proc)
     started: list[Any] = []
     ready = threading.Event()
     thread = threading.Thread(
@@ -353,6 +374,8 @@ def _loop(server: GenServer, proc: Proc, state: Any, cont: Any) -> None:
     """Serve the mailbox until a callback stops, raises, or the process is killed."""
     get = proc.mailbox.get
     handle_cast = server.handle_cast
+    if proc.room is not None:  # a bounded mailbox: wake waiting senders as it drains
+        handle_cast = _waking(handle_cast, proc.room.taken)
     result: Any = None
     try:
         while True:
@@ -385,6 +408,9 @@ def _loop(server: GenServer, proc: Proc, state: Any, cont: Any) -> None:
                         result = server.handle_info(("EXIT", msg.a, msg.b), state)
                 elif msg.kind == "stop":
                     result = Stop(msg.a, state)
+                elif msg.kind == "get_state":
+                    msg.b.reply(state)
+                    continue
                 else:  # "kill" left by a death we already handled
                     continue
                 cls = result.__class__
@@ -405,8 +431,24 @@ def _loop(server: GenServer, proc: Proc, state: Any, cont: Any) -> None:
             log.error("%s %r terminating: %r", type(server).__name__, proc.pid, e, exc_info=e)
             _terminate(server, proc, e, state)
             return
-    # killed: the state and whatever is still queued are gone, as on the BEAM
+    _killed(server, proc, state)
+
+
+def _waking(handle_cast: Callable[[Any, Any], Any], taken: Callable[[], None]) -> Any:
+    """Return ``handle_cast`` that first lets a bounded mailbox wake its waiting senders."""
+
+    def bounded(msg: Any, state: Any) -> Any:
+        taken()
+        return handle_cast(msg, state)
+
+    return bounded
+
+
+def _killed(server: GenServer, proc: Proc, state: Any) -> None:
+    """Drop a killed server's state and mailbox, as on the BEAM, and account for both."""
     server.lost_state(state, proc.reason)
+    if proc.place is not None:
+        proc.place.lost_state(state)
     proc.drain(proc.reason)
 
 
@@ -419,5 +461,4 @@ def _terminate(server: GenServer, proc: Proc, reason: Any, state: Any) -> None:
     if not is_normal(reason) and not isinstance(reason, BaseException):
         log.error("%s %r terminating: %r", type(server).__name__, proc.pid, reason)
     if not proc.die(reason):  # killed while terminating: account like any kill
-        server.lost_state(state, proc.reason)
-        proc.drain(proc.reason)
+        _killed(server, proc, state)

@@ -27,20 +27,30 @@ pid: a call fails with `NoProcess`, a cast is dropped, as in Elixir.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from .child_spec import ChildSpec, validate_name
 from .errors import NoProcess
 from .gen_server import Ok, start
+from .mailbox import Mailbox, MailboxStats, Place
 from .phash2 import phash2
 from .process import Pid, Proc, current
 from .supervisor import Child, Supervisor, SupervisorServer, to_spec
-from .task import schedulers_online
+from .system import schedulers_online
 from .validate import brief, positive_int
 
-__all__ = ["PartitionSupervisor"]
+__all__ = ["PartitionStats", "PartitionSupervisor"]
+
+
+class PartitionStats(NamedTuple):
+    """The mailbox counters of every partition, and of casts that found no supervisor."""
+
+    partitions: list[MailboxStats]
+    unrouted: dict[str, int]
+
 
 _CACHE_MAX = 65_536
 #: Each partition is an OS thread (the BEAM's limit, 262,144 processes, is for green
@@ -49,14 +59,14 @@ MAX_PARTITIONS = 4_096
 
 
 class Table:
-    """Map partitions to the current pids, read lock-free by routing."""
+    """Map keys to partitions and partitions to their places, read lock-free by routing."""
 
-    __slots__ = ("cache", "n", "pids", "proc")
+    __slots__ = ("cache", "n", "places", "proc")
 
-    def __init__(self, proc: Proc, n: int) -> None:
+    def __init__(self, proc: Proc, places: list[Place]) -> None:
         self.proc = proc
-        self.n = n
-        self.pids: list[Pid | None] = [None] * n
+        self.n = len(places)
+        self.places = places
         self.cache: dict[Any, int] = {}
 
     def partition(self, key: Any) -> int:
@@ -73,11 +83,19 @@ class Table:
 
     def whereis(self, key: Any) -> Pid | None:
         """Return the pid serving ``key`` now (maybe dead, between death and restart)."""
-        return self.pids[self.partition(key)] if self.proc.alive else None
+        if not self.proc.alive:
+            return None
+        proc = self.places[self.partition(key)].proc
+        return None if proc is None else proc.pid
+
+    @property
+    def closed(self) -> bool:
+        return self.places[0].closed
 
 
 _tables: dict[str, Table] = {}
 _tables_lock = threading.Lock()
+_unrouted: dict[str, Counter[str]] = {}  # casts to a name no PartitionSupervisor ever ran as
 
 
 def table(name: str) -> Table | None:
@@ -109,14 +127,17 @@ class _PartitionServer(SupervisorServer):
         name, n, flags = arg
         me = current()
         assert me is not None
-        t = Table(me, n)
         with _tables_lock:
-            _tables[name] = t
-        self.table = t
+            old = _tables.get(name)
+            if old is not None and old.n == n and not old.closed:
+                places = old.places  # restarted by its parent: the books go on
+            else:
+                places = [Place(spec.mailbox or Mailbox()) for spec in flags.children]
+            self.table = _tables[name] = Table(me, places)
         return super().init(flags)
 
-    def child_started(self, index: int, pid: Pid | None) -> None:
-        self.table.pids[index] = pid
+    def place_for(self, index: int, spec: ChildSpec) -> Place:
+        return self.table.places[index]
 
 
 class PartitionSupervisor:
@@ -172,6 +193,57 @@ class PartitionSupervisor:
             type="supervisor",
             modules=["PartitionSupervisor"],
         )
+
+    @staticmethod
+    def cast(name: str, key: Any, msg: Any, units: int = 1) -> None:
+        """Cast ``msg`` to the partition of ``key``: the fast path of a via cast.
+
+        ``GenServer.cast(PartitionSupervisor.via(name, key), msg)`` in one step,
+        counted in `stats`: a cast no process can take is counted lost (or kept
+        for the partition's next process, when its child spec's `Mailbox` hands
+        off), never silently dropped. ``units`` says how many units the message
+        carries for the counters (a batch of ``units`` events). Never fails.
+        """
+        t = _tables.get(name)
+        if t is None:
+            with _tables_lock:
+                _unrouted.setdefault(name, Counter())["noproc"] += units
+            return
+        p = t.cache.get(key)
+        if p is None:
+            p = t.partition(key)
+        t.places[p].cast(msg, units)
+
+    @staticmethod
+    def partition(name: str, key: Any) -> int | None:
+        """Return the partition ``key`` routes to under ``name``, or None if none runs."""
+        t = table(name)
+        return None if t is None else t.partition(key)
+
+    @staticmethod
+    def route(name: str, key: Any) -> Pid | None:
+        """Return the pid serving ``key`` under ``name`` now, or None if none runs."""
+        t = table(name)
+        return None if t is None else t.whereis(key)
+
+    @staticmethod
+    def stats(name: str) -> PartitionStats:
+        """Return the counters of ``name``'s partitions: of the running or the last one."""
+        t = _tables.get(name)
+        unrouted = dict(_unrouted.get(name, {}))
+        return PartitionStats([] if t is None else [p.stats() for p in t.places], unrouted)
+
+    @staticmethod
+    def close(name: str) -> None:
+        """Refuse casts to ``name`` from now on (counted ``"closed"``), ahead of a stop.
+
+        Without it, producers keep filling the mailboxes while a stop drains them,
+        and a stop under full load chases the backlog. Idempotent.
+        """
+        t = _tables.get(name)
+        if t is not None:
+            for place in t.places:
+                place.close()
 
     @staticmethod
     def via(name: str, key: Any) -> Via:

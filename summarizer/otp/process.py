@@ -15,7 +15,8 @@ As on the BEAM:
 * a pid reads ``#PID<0.12.0>`` and is never reused;
 * a name maps to at most one live process; it is freed when the process exits;
 * a process's mailbox dies with it: messages still queued are dropped (and
-  reported to the server's ``lost_messages`` hook, so the loss can be counted);
+  reported to the server's ``lost_messages`` hook, or, for a child whose spec
+  has a `Mailbox`, counted or handed to its successor: see `summarizer.otp.mailbox`);
 * ``send_after`` never delivers at once, and a timer aimed at a dead process is
   dropped. One shared timer thread serves every timer; it exits when idle;
 * links carry exits both ways: when a process ends, the process that started
@@ -40,10 +41,13 @@ import threading
 import time
 from collections.abc import Callable
 from queue import Empty, SimpleQueue
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import AlreadyStarted
 from .validate import brief
+
+if TYPE_CHECKING:
+    from .mailbox import Place
 
 __all__ = ["Pid", "Process", "TimerRef"]
 
@@ -116,7 +120,9 @@ class Proc:
         "on_lost",
         "parent",
         "pid",
+        "place",
         "reason",
+        "room",
         "thread",
         "trap_exit",
     )
@@ -135,6 +141,8 @@ class Proc:
         self.calls: set[Any] = set()  # open call slots, failed if we die
         self.children: set[Proc] = set()  # processes we started, linked to us
         self.on_lost: Callable[[list[Any], Any], None] | None = None
+        self.place: Place | None = None  # the supervisor's place it holds, if it has one
+        self.room: Any = None  # the bound on its mailbox, if it has one
         self.thread: threading.Thread | None = None
 
     def put(self, msg: Any) -> bool:
@@ -171,15 +179,25 @@ class Proc:
             self.discard(msgs, reason)
 
     def discard(self, msgs: list[Any], reason: Any) -> None:
-        """Fail the calls among ``msgs``; report casts and infos to the lost hook."""
-        lost = []
+        """Fail the calls among ``msgs``; hand casts to the place, report the rest lost.
+
+        A process that holds a supervisor's place (see `summarizer.otp.mailbox`)
+        gives its casts to the place, which counts them or keeps them for the
+        next process; what is lost goes to the server's ``lost_messages`` hook.
+        """
+        casts = []
+        infos = []
         for msg in msgs:
             if msg.__class__ is not Envelope:
-                lost.append(msg)
+                casts.append(msg)
             elif msg.kind == "call":
                 msg.b.fail(reason)
             elif msg.kind == "info":
-                lost.append(msg.a)
+                infos.append(msg.a)
+        place = self.place
+        if place is not None and casts and place.lost_casts(self, casts, reason):
+            casts = []  # handed to the next process: not lost
+        lost = casts + infos
         hook = self.on_lost
         if lost and hook is not None:
             hook(lost, reason)
@@ -468,6 +486,22 @@ class Process:
             raise RuntimeError("Process.flag must be called from inside a process")
         old, proc.trap_exit = proc.trap_exit, bool(value)
         return old
+
+    @staticmethod
+    def info(dest: Any) -> dict[str, Any] | None:
+        """Return facts about a live process, as ``Process.info/1``; None if it is not alive.
+
+        Keys: ``registered_name`` (None if it has none), ``message_queue_len``
+        and ``trap_exit``.
+        """
+        proc = resolve(dest)
+        if proc is None or not proc.alive:
+            return None
+        return {
+            "registered_name": proc.name,
+            "message_queue_len": proc.mailbox.qsize(),
+            "trap_exit": proc.trap_exit,
+        }
 
     @staticmethod
     def monitor_wait(dest: Any, timeout: float | None = None) -> bool:

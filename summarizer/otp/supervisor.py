@@ -51,6 +51,7 @@ from typing import Any, NamedTuple
 from .child_spec import ChildSpec
 from .errors import StartError
 from .gen_server import GenServer, NoReply, Ok, Reply, Stop, join, start
+from .mailbox import Place, spawning
 from .process import Pid, Process, current, is_normal, signal
 from .validate import brief, positive_int
 
@@ -99,10 +100,11 @@ def to_spec(child: Any) -> ChildSpec:
 class _Running:
     """A child as the supervisor tracks it."""
 
-    __slots__ = ("pid", "spec")
+    __slots__ = ("pid", "place", "spec")
 
-    def __init__(self, spec: ChildSpec) -> None:
+    def __init__(self, spec: ChildSpec, place: Place | None) -> None:
         self.spec = spec
+        self.place = place
         self.pid: Pid | str | None = None
 
     def row(self) -> Child:
@@ -129,7 +131,11 @@ class SupervisorServer(GenServer):
             flags = arg
         if not isinstance(flags, SupervisorFlags):
             raise TypeError(f"init must return Supervisor.init(...), got: {brief(flags)}")
-        state = _State(flags, [_Running(spec) for spec in flags.children])
+        self.giving_up = False
+        state = _State(
+            flags,
+            [_Running(spec, self.place_for(i, spec)) for i, spec in enumerate(flags.children)],
+        )
         for i, child in enumerate(state.children):
             try:
                 self.start_child(child, i)
@@ -141,7 +147,8 @@ class SupervisorServer(GenServer):
     def start_child(self, child: _Running, index: int) -> None:
         """Start one child; raise StartError if it fails."""
         try:
-            pid = child.spec.start_child()
+            with spawning(child.place):
+                pid = child.spec.start_child()
         except StartError:
             raise
         except BaseException as e:
@@ -149,10 +156,10 @@ class SupervisorServer(GenServer):
         if pid is not None and not isinstance(pid, Pid):
             raise StartError(pid, f"child {child.spec.id!r} start returned {pid!r}, not a Pid")
         child.pid = pid
-        self.child_started(index, pid)
 
-    def child_started(self, index: int, pid: Pid | None) -> None:
-        """Hook for subclasses: child ``index`` now runs as ``pid``."""
+    def place_for(self, index: int, spec: ChildSpec) -> Place | None:
+        """Return the mailbox place of child ``index``, kept across its restarts."""
+        return None if spec.mailbox is None else Place(spec.mailbox)
 
     def stop_children(self, children: list[_Running]) -> None:
         """Stop ``children`` in reverse order, each within its shutdown time."""
@@ -216,6 +223,7 @@ class SupervisorServer(GenServer):
     def restart_child(self, child: _Running, state: _State) -> NoReply | Stop:
         """Restart ``child`` (and its siblings, by strategy) unless intensity is spent."""
         if not self.add_restart(state):
+            self.giving_up = True  # its parent may start a successor: keep the places open
             return Stop("shutdown", state)  # terminate stops the children, as supervisor.erl
         children = state.children
         i = children.index(child)
@@ -258,6 +266,10 @@ class SupervisorServer(GenServer):
             except Exception:
                 log.exception("%s.prep_stop failed", type(self.module).__name__)
         self.stop_children(state.children)
+        if not self.giving_up:  # no successor will come: casts to the places are lost
+            for child in state.children:
+                if child.place is not None:
+                    child.place.close()
 
 
 class Supervisor:

@@ -57,8 +57,6 @@ from __future__ import annotations
 
 import enum
 import itertools
-import numbers
-import os
 import threading
 import time
 from collections import deque
@@ -66,9 +64,10 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Final, Generic, Literal, TypeVar
 
 from .errors import OtpError
-from .validate import brief, positive_int
+from .system import schedulers_online
+from .validate import brief, check_timeout, positive_int
 
-__all__ = ["TaskTimeout", "async_stream", "schedulers_online"]
+__all__ = ["TaskTimeout", "async_stream"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -88,13 +87,6 @@ class _Signal(enum.Enum):
 
 _MISSING: Final = _Signal.MISSING
 _END: Final = _Signal.END
-
-
-def schedulers_online() -> int:
-    """Return how many CPUs this process may run on, like ``System.schedulers_online/0``."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 class TaskTimeout(OtpError, TimeoutError):
@@ -133,7 +125,7 @@ def async_stream(
     limit = schedulers_online() if max_concurrency is None else max_concurrency
     positive_int("max_concurrency", limit)
     _check_bool("ordered", ordered)
-    seconds = _check_timeout(timeout)
+    seconds = check_timeout(timeout)
     positive_int("max_threads", max_threads)
     stream = _Stream(iter(iterable), fn, limit, ordered, seconds, min(limit, max_threads))
     return stream.consume_ordered() if ordered else stream.consume_unordered()
@@ -143,30 +135,6 @@ def _check_bool(name: str, value: object) -> None:
     """Raise unless value is a bool."""
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be a bool, got: {brief(value)}")
-
-
-def _check_timeout(value: object) -> float | None:
-    """Return the timeout in seconds, None for no limit; raise unless it is positive.
-
-    A timeout no clock can wait for (infinity, or more than `threading.TIMEOUT_MAX`,
-    some 290 years) means no limit.
-    """
-    if value is None:
-        return None
-    message = f"timeout must be a positive number or None, got: {brief(value)}"
-    if isinstance(value, bool) or not isinstance(value, (int, numbers.Real)):
-        raise TypeError(message)
-    if isinstance(value, int):  # exact, even beyond what a float holds
-        if value < 1:
-            raise ValueError(message)
-        return None if value >= threading.TIMEOUT_MAX else float(value)
-    try:
-        seconds = float(value)
-    except OverflowError:  # a Fraction, say, too large or small for a float
-        raise ValueError(message) from None
-    if not seconds > 0:  # also rejects NaN
-        raise ValueError(message)
-    return None if seconds >= threading.TIMEOUT_MAX else seconds
 
 
 class _Failure:

@@ -8,15 +8,19 @@ what it must be, and what it got, shortened if long::
     # ValueError: partitions must be a positive integer, got: 0
     positive_number("flush_interval", "1")
     # TypeError: flush_interval must be a positive number, got: '1'
+    check_timeout(float("nan"))
+    # ValueError: timeout must be a positive number or None, got: nan
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import reprlib
+import threading
 from typing import Any
 
-__all__ = ["brief", "positive_int", "positive_number"]
+__all__ = ["brief", "check_timeout", "positive_int", "positive_number"]
 
 _brief = reprlib.Repr()
 _brief.maxstring = _brief.maxlong = _brief.maxother = 80
@@ -51,3 +55,27 @@ def positive_number(name: str, value: Any) -> float:
     if not 0 < seconds < math.inf:
         raise ValueError(f"{name} must be a positive number, got: {brief(value)}")
     return seconds
+
+
+def check_timeout(value: Any, name: str = "timeout") -> float | None:
+    """Return a timeout in seconds, None for no limit; raise unless positive or None.
+
+    A timeout no clock can wait for (infinity, or more than `threading.TIMEOUT_MAX`,
+    some 290 years) means no limit. Checked before any side effect.
+    """
+    if value is None:
+        return None
+    message = f"{name} must be a positive number or None, got: {brief(value)}"
+    if isinstance(value, bool) or not isinstance(value, (int, numbers.Real)):
+        raise TypeError(message)
+    if isinstance(value, int):  # exact, even beyond what a float holds
+        if value < 1:
+            raise ValueError(message)
+        return None if value >= threading.TIMEOUT_MAX else float(value)
+    try:
+        seconds = float(value)
+    except OverflowError:  # a Fraction, say, too large or small for a float
+        raise ValueError(message) from None
+    if not seconds > 0:  # also rejects NaN
+        raise ValueError(message)
+    return None if seconds >= threading.TIMEOUT_MAX else seconds

@@ -1,0 +1,286 @@
+"""Mailboxes of supervised children: counted, optionally bounded, handed to the successor.
+
+OTP delivers a cast or loses it silently: a cast to a dead process vanishes, and a
+process's mailbox dies with it. A supervisor can give a child a `Mailbox` in its
+spec to make that delivery accountable::
+
+    spec = Counter.child_spec(None)
+    spec = dataclasses.replace(spec, mailbox=Mailbox(handoff=True, max_mailbox=10_000))
+    PartitionSupervisor.start_link(child_spec=spec, name="Counters", partitions=3)
+    PartitionSupervisor.cast("Counters", "user-1", "incr")  # counted in stats
+    PartitionSupervisor.stats("Counters").partitions[0].accepted  # 1
+
+The mailbox belongs to the child's place in its supervisor, not to one process,
+so it outlives restarts. It keeps, across them:
+
+* **counters** of the casts it accepted and of those lost, by reason: ``"killed"``
+  (in the mailbox or the state of a killed process), ``"noproc"`` (cast to a dead
+  process), ``"exit"`` (still queued when the process exited), ``"overflow"``
+  (refused by a full bounded mailbox), ``"closed"`` (cast after `close`);
+* with ``handoff=True``, the **orphans**: casts that reached a dead process or were
+  still queued when it crashed. The next process of the place gets them in its
+  mailbox before any other message, so a crash loses no cast. A kill still
+  destroys the mailbox, as on the BEAM, and the loss is counted;
+* with ``max_mailbox=n``, a **bound** on the queued casts: a sender waits for room
+  (``overflow="block"``) or the cast is dropped and counted (``"drop_newest"``).
+  Senders that look at the same moment may each add one, so a mailbox can exceed
+  the bound by one cast per sending thread.
+
+Counters count *units*: one per cast, unless ``weigh(msg)`` says a message carries
+more (a batch of events) and ``held(state)`` how many units a state holds when a
+kill destroys it. Bumping a counter is one ``next()`` on an ``itertools.count``,
+atomic under the GIL, so the hot path takes no lock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+from .validate import brief, positive_int
+
+if TYPE_CHECKING:
+    from .process import Proc
+
+__all__ = ["Mailbox", "MailboxStats", "Overflow", "Place", "Tally"]
+
+Overflow = Literal["block", "drop_newest"]
+OVERFLOWS = ("block", "drop_newest")
+
+
+class Tally:
+    """Count from many threads: ``bump()`` is one ``next()``, atomic under the GIL.
+
+    ``value()`` reads the count without parsing a repr: it takes one ``next()``
+    itself and subtracts the reads so far (readers share a lock; bumpers do not).
+    """
+
+    __slots__ = ("_lock", "_reads", "bump")
+
+    def __init__(self) -> None:
+        self.bump = itertools.count().__next__
+        self._reads = 0
+        self._lock = threading.Lock()
+
+    def value(self) -> int:
+        """Return how many times ``bump`` was called."""
+        with self._lock:
+            n = self.bump() - self._reads
+            self._reads += 1
+        return n
+
+
+def _one(_msg: Any) -> int:
+    return 1
+
+
+def _nothing(_state: Any) -> int:
+    return 0
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    """Say how a supervisor delivers casts to one child (see the module docstring)."""
+
+    handoff: bool = False
+    max_mailbox: int | None = None
+    overflow: Overflow = "block"
+    weigh: Callable[[Any], int] = field(default=_one, compare=False)
+    held: Callable[[Any], int] = field(default=_nothing, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.handoff, bool):
+            raise TypeError(f"handoff must be a bool, got: {brief(self.handoff)}")
+        if self.max_mailbox is not None:
+            positive_int("max_mailbox", self.max_mailbox)
+        if self.overflow not in OVERFLOWS:
+            raise ValueError(
+                f"overflow must be 'block' or 'drop_newest', got: {brief(self.overflow)}"
+            )
+        for name in ("weigh", "held"):
+            if not callable(getattr(self, name)):
+                raise TypeError(f"{name} must be callable, got: {brief(getattr(self, name))}")
+
+
+class MailboxStats(NamedTuple):
+    """The counters of one place: units accepted, lost by reason, and waiting now."""
+
+    accepted: int
+    lost: dict[str, int]
+    queued: int  # messages in the current process's mailbox
+    orphaned: int  # units waiting for the next process
+
+
+class _Room:
+    """Make senders wait for room in one process's bounded mailbox."""
+
+    __slots__ = ("_cond", "_low", "limit", "proc", "waiting")
+
+    def __init__(self, proc: Proc, limit: int) -> None:
+        self.proc = proc
+        self.limit = limit
+        self._low = limit // 2
+        self._cond = threading.Condition(threading.Lock())
+        self.waiting = 0
+
+    def full(self) -> bool:
+        """Return whether the mailbox holds ``limit`` messages or more."""
+        return self.proc.mailbox.qsize() >= self.limit
+
+    def wait(self) -> None:
+        """Wait until the mailbox has room, or its process died."""
+        proc = self.proc
+        with self._cond:
+            self.waiting += 1
+            try:
+                while self.full() and proc.alive:
+                    self._cond.wait(0.05)  # a missed wake-up costs at most this
+            finally:
+                self.waiting -= 1
+
+    def taken(self) -> None:
+        """Wake the waiting senders once the mailbox has drained to half the bound."""
+        if self.waiting and self.proc.mailbox.qsize() <= self._low:
+            with self._cond:
+                self._cond.notify_all()
+
+
+class Place:
+    """One child's place under its supervisor: its mailbox options, counters and orphans.
+
+    ``proc`` is the process that holds the place now (dead between a death and
+    the restart). Every method is safe from any thread.
+    """
+
+    __slots__ = ("_extra", "_lock", "accepted", "closed", "lost", "orphans", "proc", "spec")
+
+    def __init__(self, spec: Mailbox) -> None:
+        self.spec = spec
+        self.proc: Proc | None = None
+        self.accepted = Tally()
+        self._extra = 0  # units accepted in messages of more than one unit
+        self.lost: Counter[str] = Counter()
+        self.orphans: list[Any] = []
+        self.closed = False
+        self._lock = threading.Lock()
+
+    # -- sending -------------------------------------------------------------
+
+    def cast(self, msg: Any, units: int = 1) -> None:
+        """Deliver a cast of ``units`` to the process holding the place now."""
+        if units == 1:
+            self.accepted.bump()
+        else:
+            with self._lock:
+                self._extra += units
+        self.deliver(self.proc, msg, units)
+
+    def cast_to(self, proc: Proc, msg: Any) -> None:
+        """Deliver a cast addressed to ``proc`` (this place's, maybe a dead one)."""
+        units = self.spec.weigh(msg)
+        with self._lock:
+            self._extra += units
+        self.deliver(proc, msg, units)
+
+    def deliver(self, proc: Proc | None, msg: Any, units: int) -> None:
+        if self.closed:
+            self.lose("closed", units)
+        elif proc is None:  # never started yet: the first process takes it
+            self.lost_casts(None, [msg], "noproc")
+        else:
+            room: _Room | None = proc.room
+            if room is not None and room.full():
+                if self.spec.overflow == "drop_newest":
+                    self.lose("overflow", units)
+                    return
+                room.wait()  # if it dies meanwhile, the put finds it dead: handed off
+            proc.put(msg)
+
+    # -- the runtime's side ----------------------------------------------------
+
+    def attach(self, proc: Proc) -> None:
+        """Make ``proc`` hold the place: give it the orphans first, then new casts."""
+        proc.place = self
+        if self.spec.max_mailbox is not None:
+            proc.room = _Room(proc, self.spec.max_mailbox)
+        with self._lock:
+            orphans, self.orphans = self.orphans, []
+            for msg in orphans:
+                proc.mailbox.put(msg)
+            self.proc = proc
+
+    def lost_casts(self, proc: Proc | None, msgs: list[Any], reason: Any) -> bool:
+        """Take casts ``proc`` will never handle: keep them for the next, or count them lost.
+
+        Return True if they were kept (handed off), False if counted lost.
+        """
+        if reason == "killed":
+            self.lose("killed", sum(map(self.spec.weigh, msgs)))
+            return False
+        with self._lock:
+            current = self.proc
+            if not self.spec.handoff or self.closed:
+                label = "noproc" if reason == "noproc" else "exit"
+                self.lost[label] += sum(map(self.spec.weigh, msgs))
+                return False
+            if current is None or current is proc or not current.alive:
+                self.orphans.extend(msgs)  # for the next process, before its first message
+                return True
+        for msg in msgs:  # the successor runs already: straight to it (outside the lock:
+            current.put(msg)  # if it died meanwhile, its put hands them on again)
+        return True
+
+    def lost_state(self, state: Any) -> None:
+        """Count the units a killed process's state held."""
+        self.lose("killed", self.spec.held(state))
+
+    def lose(self, reason: str, units: int) -> None:
+        """Count ``units`` lost for ``reason``."""
+        if units > 0:
+            with self._lock:
+                self.lost[reason] += units
+
+    def close(self) -> None:
+        """Refuse casts from now on (counted ``"closed"``); orphans are lost, ``"noproc"``."""
+        with self._lock:
+            self.closed = True
+            orphans, self.orphans = self.orphans, []
+            if orphans:
+                self.lost["noproc"] += sum(map(self.spec.weigh, orphans))
+
+    def stats(self) -> MailboxStats:
+        """Return the counters now."""
+        accepted = self.accepted.value()
+        proc = self.proc
+        with self._lock:
+            return MailboxStats(
+                accepted + self._extra,
+                dict(self.lost),
+                proc.mailbox.qsize() if proc is not None and proc.alive else 0,
+                sum(map(self.spec.weigh, self.orphans)),
+            )
+
+
+_spawning = threading.local()
+
+
+@contextmanager
+def spawning(place: Place | None) -> Iterator[None]:
+    """Make the next process started from this thread hold ``place`` (a supervisor's start)."""
+    _spawning.place = place
+    try:
+        yield
+    finally:
+        _spawning.place = None
+
+
+def take_place() -> Place | None:
+    """Return the place the process being started takes, once (for `start`)."""
+    place: Place | None = getattr(_spawning, "place", None)
+    _spawning.place = None
+    return place
