@@ -22,8 +22,8 @@ from typing import Any
 
 import psutil
 
-from summarizer import EventCollector, collector
-from summarizer.otp.partition_supervisor import table
+from summarizer import COLLECTORS, EventCollector
+from summarizer.otp import PartitionSupervisor
 
 from .workloads import make_picks, run_producers, tree
 
@@ -32,15 +32,9 @@ SAMPLE_EVERY = 0.02
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def backlog() -> int | None:
-    """Return how many messages wait in the collectors' mailboxes (None if unknown)."""
-    t = table(collector.NAME)
-    if t is None:
-        return 0
-    try:
-        return sum(pid._proc.mailbox.qsize() for pid in t.pids if pid is not None)
-    except AttributeError:  # the runtime's internals changed: no backlog figure
-        return None
+def backlog() -> int:
+    """Return how many messages wait in the collectors' mailboxes now."""
+    return sum(p.queued for p in PartitionSupervisor.stats(COLLECTORS).partitions)
 
 
 class Sampler:
@@ -49,7 +43,7 @@ class Sampler:
     def __init__(self) -> None:
         self.proc = psutil.Process()
         self.peak_rss = 0
-        self.peak_backlog: int | None = 0
+        self.peak_backlog = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-rss-sampler", daemon=True)
 
@@ -68,11 +62,7 @@ class Sampler:
 
     def _sample(self) -> None:
         self.peak_rss = max(self.peak_rss, self.rss())
-        queued = backlog()
-        if queued is None or self.peak_backlog is None:
-            self.peak_backlog = None
-        else:
-            self.peak_backlog = max(self.peak_backlog, queued)
+        self.peak_backlog = max(self.peak_backlog, backlog())
 
     def _run(self) -> None:
         while not self._stop.wait(SAMPLE_EVERY):

@@ -13,10 +13,7 @@ Three views, each with its own bias:
    in one thread with ``time.thread_time`` (CPU, not wall, so another thread
    holding the GIL does not count). Some steps reach into the runtime's
    internals; a step that no longer exists prints as n/a.
-3. What-if: the proposed client path (one dict lookup, no tuple per event)
-   run on the same GenServer runtime, to size the gains before anyone edits
-   the package.
-4. cProfile in every thread, on the CPU clock: each thread started during the
+3. cProfile in every thread, on the CPU clock: each thread started during the
    run enables its own profiler on its first traced call. The profiler's cost
    per call (about 0.5 us with this clock) swamps calls this short: read the
    call counts and shares, not the absolute times.
@@ -29,9 +26,7 @@ import contextlib
 import cProfile
 import gc
 import io
-import itertools
 import pstats
-import statistics
 import sys
 import threading
 import time
@@ -40,8 +35,8 @@ from typing import Any
 
 import psutil
 
-from summarizer import EventCollector, User, collector
-from summarizer.otp import GenServer, NoReply, Ok, Process, Reply, phash2
+from summarizer import COLLECTORS, EventCollector, User
+from summarizer.otp import GenServer, NoReply, Ok, PartitionSupervisor, Process, Reply
 from summarizer.user import TEST_USERS
 
 from .workloads import drain, make_picks, record_all, run_producers, split, tree
@@ -138,67 +133,12 @@ class _Held(GenServer):
 
 
 class _Counting(_Held):
-    """Count ``("record_event", user)`` casts exactly as EventCollector.handle_cast does."""
-
-    def handle_cast(self, request: Any, state: dict[Any, int]) -> NoReply:
-        _tag, user = request
-        uid = user.id
-        state[uid] = state.get(uid, 0) + 1
-        self.count += 1
-        return self._noreply
-
-
-class _BareCounting(_Held):
-    """Count casts whose message is the User itself: no tuple allocated per event."""
+    """Count casts of a User exactly as EventCollector.handle_cast does."""
 
     def handle_cast(self, user: Any, state: dict[Any, int]) -> NoReply:
-        uid = user.id
-        state[uid] = state.get(uid, 0) + 1
+        state[user.id] = state.get(user.id, 0) + 1
         self.count += 1
         return self._noreply
-
-
-def prototype_steady(events: int, partitions: int, producers: int, bare: bool) -> tuple[float, int]:
-    """Time a what-if client path on the same runtime; return (seconds, events).
-
-    ``record`` looks the user's id up in one dict built in advance (id ->
-    accepted counter, mailbox put), so it skips ``table()``, ``partition()`` and
-    ``Proc.put``; with ``bare`` the message is the User itself, so no object is
-    allocated per event and the cyclic GC never runs. The servers count as the
-    collector does. A sketch of the proposals, not a drop-in: it leaves out the
-    dead-process path that ``Proc.put`` covers.
-    """
-    server = _BareCounting if bare else _Counting
-    pids = [server.start_link() for _ in range(partitions)]
-    try:
-        accepted = [itertools.count() for _ in pids]
-        route = {}
-        for u in TEST_USERS:
-            p = phash2(u.id, partitions)
-            route[u.id] = (accepted[p].__next__, pids[p]._proc.mailbox.put)
-
-        def record(user: Any) -> None:
-            if user.__class__ is not User and not isinstance(user, User):
-                raise TypeError(f"user must be a User, got: {user!r}")
-            count, put = route[user.id]
-            count()
-            put(user if bare else ("record_event", user))
-
-        def produce(chunk: list[Any]) -> None:
-            for user in chunk:
-                record(user)
-
-        chunks = split(make_picks(events), producers)
-        n = sum(len(c) for c in chunks)
-        gc.collect()
-        start, _cpu = run_producers(chunks, produce)
-        counted = sum(GenServer.call(pid, "count", None) for pid in pids)
-        elapsed = time.perf_counter() - start
-    finally:
-        for pid in pids:
-            GenServer.stop(pid)
-    assert counted == n, f"counted {counted} of {n} events"
-    return elapsed, n
 
 
 def _thread_of(pid: Any) -> threading.Thread:
@@ -217,7 +157,7 @@ def receive_loop_cost(server: type[_Held], n: int, batch: int = 1000) -> float:
     the CPU caches, as in the steady state, where a collector takes each event
     soon after it was sent. Only the server's own CPU clock is read.
     """
-    msg = ("record_event", TEST_USERS[0])
+    msg = TEST_USERS[0]
     pid = server.start_link()
     try:
         clock = time.pthread_getcpuclockid(_thread_of(pid).ident or 0)
@@ -241,13 +181,9 @@ STEPS = (
     ("record_event(user), the whole call", "record(u)"),
     ("  the same, gc enabled", "gc.enable(); record(u)"),
     ("  user.__class__ is not User", "u.__class__ is not User"),
-    ("  table(NAME)", "table(NAME)"),
-    ("  t.partition(user.id)", "t.partition(u.id)"),
-    ("  next(books.accepted[p])", "next(acc[p])"),
-    ("  t.pids[p]", "t.pids[p]"),
-    ('  ("record_event", user)', "('record_event', u)"),
-    ("  pid._proc.put(msg)", "proc.put(msg)"),
-    ("    SimpleQueue.put(msg) alone", "q.put(msg)"),
+    ("  PartitionSupervisor.cast(...)", "cast(COLLECTORS, u.id, u)"),
+    ("    PartitionSupervisor.partition(...)", "partition(COLLECTORS, u.id)"),
+    ("    SimpleQueue.put(msg) alone", "q.put(u)"),
     ("floor: d[uid] = d.get(uid, 0) + 1", "d[uid] = d.get(uid, 0) + 1"),
 )
 
@@ -256,29 +192,17 @@ def step_costs(number: int = 200_000, repeat: int = 5) -> list[tuple[str, float 
     """Return the CPU seconds of each step of ``record_event``, one thread, tree running."""
     from queue import SimpleQueue
 
-    from summarizer.otp.partition_supervisor import table
-
     out: list[tuple[str, float | None]] = []
     with tree(3):
         u = TEST_USERS[0]
         names: dict[str, Any] = {"record": EventCollector.record_event, "u": u, "User": User}
-        names.update(table=table, NAME=collector.NAME, q=SimpleQueue(), msg=("record_event", u))
-        names.update(d={}, uid=u.id, gc=gc)
-        try:
-            t: Any = table(collector.NAME)
-            p = t.partition(u.id)
-            names.update(t=t, p=p, acc=collector._Books.ledger.accepted, proc=t.pids[p]._proc)
-        except (AttributeError, TypeError):
-            pass  # internals moved: those steps print as n/a
+        names.update(cast=PartitionSupervisor.cast, partition=PartitionSupervisor.partition)
+        names.update(COLLECTORS=COLLECTORS, q=SimpleQueue(), d={}, uid=u.id, gc=gc)
         timer = timeit.Timer("pass", timer=time.thread_time)
         empty = min(timer.repeat(repeat, number)) / number
         for label, stmt in STEPS:
-            try:
-                timer = timeit.Timer(stmt, globals=names, timer=time.thread_time)
-                cost: float | None = min(timer.repeat(repeat, number)) / number - empty
-            except (AttributeError, NameError, TypeError):
-                cost = None
-            out.append((label, cost))
+            timer = timeit.Timer(stmt, globals=names, timer=time.thread_time)
+            out.append((label, min(timer.repeat(repeat, number)) / number - empty))
             drain(3)  # keep the mailboxes short
     return out
 
@@ -362,16 +286,8 @@ def main(argv: list[str] | None = None) -> int:
                           (_Counting, "receive loop + collector's handle_cast")):  # fmt: skip
         print(f"  {label:<40} {receive_loop_cost(server, 500_000) * 1e9:6.0f}")
 
-    print(f"\n== 3. What-if client paths on the same runtime (median of 3): {shape}")
-    for bare, label in ((False, '("record_event", user) message'), (True, "bare User message")):
-        runs = [
-            prototype_steady(args.events, args.partitions, args.producers, bare) for _ in range(3)
-        ]
-        rate = statistics.median(n / s for s, n in runs)
-        print(f"  one-dict route + mailbox.put, {label:<32} {rate:12,.0f} events/s")
-
     if not args.no_cprofile:
-        print(f"\n== 4. cProfile (CPU clock) in every thread: {shape}")
+        print(f"\n== 3. cProfile (CPU clock) in every thread: {shape}")
         for kind, profs in profile_steady(args.events, args.partitions, args.producers).items():
             if profs:
                 print(report(profs, kind, args.top))

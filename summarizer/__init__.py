@@ -14,20 +14,27 @@ phash2) lives in `summarizer.otp`.
 """
 
 from .accounting import Accounting, PartitionAccount
-from .collector import EventCollector
+from .collector import Buffer, EventCollector
 from .flusher import EventFlusher
+from .options import COLLECTORS, FLUSHERS, TreeOptions
+from .outlet import Outlet
 from .sinks import LogSink, MemorySink, SQLiteSink
 from .tree import SummarizerSupervisor
 from .user import User
 
 __all__ = [
+    "COLLECTORS",
+    "FLUSHERS",
     "Accounting",
+    "Buffer",
     "EventCollector",
     "EventFlusher",
     "LogSink",
     "MemorySink",
+    "Outlet",
     "PartitionAccount",
     "SQLiteSink",
     "SummarizerSupervisor",
+    "TreeOptions",
     "User",
 ]

@@ -15,44 +15,32 @@ Per partition we count ``accepted`` (``record_event`` returned), ``flushed``
 
 * ``"killed"``: in the buffer or the mailbox of a collector that was killed;
 * ``"noproc"``, ``"exit"``: cast to a dead collector, or still queued when it
-  exited, while the tree was stopping (otherwise such events are *adopted*:
-  kept for the partition's next collector, and pending meanwhile);
+  exited, while the tree was stopping (otherwise the runtime hands such events
+  to the partition's next collector, and they are pending meanwhile);
 * ``"overflow"``: dropped by a full bounded mailbox (``max_mailbox`` with
   ``overflow="drop_newest"``);
-* ``"no_tree"``: recorded while no tree was running (counted, not partitioned).
+* ``"closed"``: recorded after the tree began to stop;
+* ``"noproc"`` in ``unrouted``: recorded while no tree had ever run.
 
+``accepted`` and ``lost`` are the runtime's counters of the collectors'
+mailboxes (`PartitionSupervisor.stats`); ``flushed`` is the tree's `Outlet`.
 ``pending`` is what sits in the collectors' buffers and mailboxes, or waits
 for a restarting collector, now; after a graceful ``Supervisor.stop`` it is 0.
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
-import logging
-import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-from .backpressure import Room
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .otp import Pid
-    from .sinks import Sink
+    from .otp import PartitionStats
+    from .outlet import Outlet
 
-__all__ = ["Accounting", "Ledger", "PartitionAccount"]
-
-log = logging.getLogger("summarizer")
-
-
-def _count_of(counter: itertools.count[int]) -> int:
-    """Return how many times ``next`` was called on a fresh ``itertools.count()``."""
-    return int(repr(counter)[6:-1])  # "count(42)": atomic to bump, cheap to read
+__all__ = ["Accounting", "PartitionAccount"]
 
 
 @dataclass(frozen=True)
@@ -131,131 +119,13 @@ class Accounting:
         return frame
 
 
-class Ledger:
-    """Count one tree's events and deliver its flushes to sinks and ``on_flush``.
-
-    ``accept`` runs on the producers' hot path: one ``next`` on an
-    ``itertools.count``, atomic under the GIL. The other counters change rarely
-    and take a lock.
-    """
-
-    def __init__(
-        self,
-        partitions: int,
-        sinks: Iterable[Sink] = (),
-        on_flush: Callable[[int, dict[Any, int]], Any] | None = None,
-        max_mailbox: int | None = None,
-        overflow: str = "block",
-    ) -> None:
-        self.partitions = partitions
-        self.accepted = [itertools.count() for _ in range(partitions)]
-        self.flushed = [0] * partitions
-        self.lost: list[Counter[str]] = [Counter() for _ in range(partitions)]
-        self.unrouted: Counter[str] = Counter()
-        self.sink_errors: Counter[str] = Counter()
-        self.sinks = list(sinks)
-        self.on_flush = on_flush
-        self.max_mailbox = max_mailbox
-        self.overflow = overflow
-        self.closed = False  # set when the tree starts stopping: events are refused, counted
-        self.orphans: list[Counter[Any]] = [Counter() for _ in range(partitions)]
-        self._rooms: dict[Pid, Room] = {}
-        self._lock = threading.Lock()
-
-    def open_mailbox(self, pid: Pid) -> Room:
-        """Bound a new collector's mailbox to ``max_mailbox`` queued casts."""
-        assert self.max_mailbox is not None
-        room = Room(pid._proc.mailbox, self.max_mailbox)
-        with self._lock:
-            self._rooms = {p: r for p, r in self._rooms.items() if p._proc.alive}
-            self._rooms[pid] = room
-        return room
-
-    def admit(self, partition: int, pid: Pid) -> bool:
-        """Let a cast into a bounded mailbox: at once, after a wait, or not (counted)."""
-        room = self._rooms.get(pid)
-        if room is None or not room.full():
-            return True
-        if self.overflow == "drop_newest":
-            self.lose(partition, "overflow", 1)
-            return False
-        proc = pid._proc
-        room.wait(lambda: proc.alive)  # if it dies, the cast finds it dead and is counted
-        return True
-
-    def lose(self, partition: int | None, reason: str, n: int) -> None:
-        """Count ``n`` events lost for ``reason``."""
-        if n <= 0:
-            return
-        with self._lock:
-            (self.unrouted if partition is None else self.lost[partition])[reason] += n
-
-    def adopt(self, partition: int, user_ids: Iterable[Any], reason: str) -> None:
-        """Keep events no collector took (it had died) for ``partition``'s next collector.
-
-        Once the tree is stopping no collector will come: count them lost for ``reason``.
-        The check and the adoption hold the lock that `close` takes, so no event is
-        adopted after the last collector made its last claim.
-        """
-        with self._lock:
-            if self.closed:
-                ids = list(user_ids)
-                if ids:
-                    self.lost[partition][reason] += len(ids)
-            else:
-                self.orphans[partition].update(user_ids)
-
-    def close(self) -> None:
-        """Refuse new events from now on: the tree is stopping."""
-        with self._lock:
-            self.closed = True
-
-    def claim(self, partition: int) -> Counter[Any]:
-        """Hand ``partition``'s orphaned events (user id -> events) to its collector."""
-        if not self.orphans[partition]:  # the usual case, without the lock
-            return Counter()
-        with self._lock:
-            orphans, self.orphans[partition] = self.orphans[partition], Counter()
-        return orphans
-
-    def flush(self, partition: int, n: int) -> None:
-        """Count ``n`` events that left ``partition``'s buffer."""
-        with self._lock:
-            self.flushed[partition] += n
-
-    def deliver(self, partition: int, data: Mapping[Any, int]) -> None:
-        """Hand one non-empty flush to every sink and ``on_flush``; count failures."""
-        if not data:
-            return
-        flushed_at = time.time()
-        targets: list[tuple[str, Callable[[], Any]]] = [
-            (repr(s), functools.partial(s.write, partition, data, flushed_at)) for s in self.sinks
-        ]
-        if self.on_flush is not None:
-            on_flush = self.on_flush
-            targets.append(("on_flush", lambda: on_flush(partition, dict(data))))
-        for name, write in targets:
-            try:
-                write()
-            except Exception:
-                log.exception("sink %s failed on a flush of partition %d", name, partition)
-                with self._lock:
-                    self.sink_errors[name] += 1
-
-    def snapshot(self, pending: list[int]) -> Accounting:
-        """Return the books, given what each partition holds now."""
-        with self._lock:
-            return Accounting(
-                [
-                    PartitionAccount(
-                        p,
-                        _count_of(self.accepted[p]),
-                        self.flushed[p],
-                        pending[p] + self.orphans[p].total(),
-                        dict(self.lost[p]),
-                    )
-                    for p in range(self.partitions)
-                ],
-                dict(self.unrouted),
-                dict(self.sink_errors),
-            )
+def books(stats: PartitionStats, outlet: Outlet, held: list[int]) -> Accounting:
+    """Return the books from the runtime's counters, the flushes, and what buffers hold."""
+    return Accounting(
+        [
+            PartitionAccount(p, s.accepted, outlet.flushed[p], held[p] + s.orphaned, s.lost)
+            for p, s in enumerate(stats.partitions)
+        ],
+        stats.unrouted,
+        dict(outlet.sink_errors),
+    )

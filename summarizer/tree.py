@@ -1,4 +1,4 @@
-"""SummarizerSupervisor: the seed's tree, collectors and flushers, one_for_one.
+"""SummarizerSupervisor: the Livebook's tree, collectors and flushers, one_for_one.
 
 ::
 
@@ -18,60 +18,40 @@ The tree::
 one_for_one because the two halves do not depend on each other's state: a
 crashed flusher loses nothing (the collector keeps buffering), and a crashed
 collector leaves the flushers polling until it is back. Stopping runs in
-reverse: the flushers do a last flush, then the collectors flush what came
-after it, so a graceful stop reaches the sinks with everything.
+reverse: the intake closes, the flushers do a last flush, then the collectors
+flush what came after it, so a graceful stop reaches the sinks with everything.
+At interpreter exit a tree still running is stopped and flushed within its
+``exit_timeout``.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
-from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
-from . import collector
-from .accounting import Accounting, Ledger
-from .collector import EventCollector
+from .accounting import Accounting, books
+from .collector import Buffer, EventCollector
 from .flusher import EventFlusher
+from .options import COLLECTORS, FLUSHERS, TreeOptions
 from .otp import (
     AlreadyStarted,
-    NoProcess,
+    ChildSpec,
+    ExitError,
+    GenServer,
     OtpError,
     PartitionSupervisor,
     Pid,
     Process,
     Supervisor,
-    schedulers_online,
+    SupervisorFlags,
 )
 from .otp.child_spec import validate_name
-from .otp.partition_supervisor import MAX_PARTITIONS
-from .otp.supervisor import SupervisorFlags
-from .otp.validate import brief, positive_int, positive_number
-from .sinks import LogSink, Sink
 
 __all__ = ["SummarizerSupervisor"]
 
-FLUSHERS = "EventFlusherPartitionSupervisor"
-
-
-_at_exit: dict[str, float] = {}  # trees to stop at interpreter exit, with their bound
-
-
-@atexit.register
-def _stop_at_exit() -> None:
-    """Stop and flush the trees still running, each within its bound; never hang."""
-    for name, timeout in list(_at_exit.items()):
-        if Process.alive(name):
-            try:
-                Supervisor.stop(name, "shutdown", timeout)
-            except OtpError as e:
-                logging.getLogger("summarizer").error("%s did not stop at exit: %s", name, e)
-
-
-def _with_partition(args: list[Any], partition: int) -> list[Any]:
-    """Put the partition into the child's options, as the seed's ``with_arguments``."""
-    [options] = args
-    return [{**options, "partition": partition}]
+log = logging.getLogger("summarizer")
 
 
 class SummarizerSupervisor(Supervisor):
@@ -79,121 +59,78 @@ class SummarizerSupervisor(Supervisor):
 
     @classmethod
     def start_link(  # type: ignore[override]
-        cls,
-        flush_interval: float = 1.0,
-        partitions: int | None = None,
-        on_flush: Callable[[int, dict[Any, int]], Any] | None = None,
-        sinks: Iterable[Sink] | None = None,
-        name: str = "SummarizerSupervisor",
-        *,
-        max_restarts: int = 3,
-        max_seconds: float = 5,
-        max_mailbox: int | None = None,
-        overflow: str = "block",
-        exit_timeout: float = 1.0,
+        cls, *args: Any, name: str = "SummarizerSupervisor", **kwargs: Any
     ) -> Pid:
-        """Start the tree and return its Pid; times are in seconds.
-
-        ``max_restarts``/``max_seconds`` set the intensity of both
-        PartitionSupervisors (OTP's defaults). ``max_mailbox`` bounds each
-        collector's queued casts: with ``overflow="block"`` producers wait, with
-        ``"drop_newest"`` the event is dropped and counted; None (default) is
-        unbounded, as OTP. At interpreter exit a tree still running is stopped
-        and flushed within ``exit_timeout`` seconds.
-        """
-        positive_number("flush_interval", flush_interval)
-        partitions = positive_int(
-            "partitions", schedulers_online() if partitions is None else partitions
-        )
-        if partitions > MAX_PARTITIONS:
-            raise ValueError(
-                f"partitions must be an integer <= {MAX_PARTITIONS}, got: {partitions}"
-            )
-        if on_flush is not None and not callable(on_flush):
-            raise TypeError(f"on_flush must be callable or None, got: {brief(on_flush)}")
-        if sinks is not None and not isinstance(sinks, Iterable):
-            raise TypeError(f"sinks must be a list of sinks or None, got: {brief(sinks)}")
-        sinks = [LogSink()] if sinks is None else list(sinks)
-        for sink in sinks:
-            if not callable(getattr(sink, "write", None)):
-                raise TypeError(
-                    f"sinks must have a write(partition, data, flushed_at), got: {brief(sink)}"
-                )
-        if max_mailbox is not None:
-            positive_int("max_mailbox", max_mailbox)
-        if overflow not in ("block", "drop_newest"):
-            raise ValueError(f"overflow must be 'block' or 'drop_newest', got: {brief(overflow)}")
-        positive_number("exit_timeout", exit_timeout)
-        flags = Supervisor.init([], max_restarts=max_restarts, max_seconds=max_seconds)
-        ledger = Ledger(partitions, sinks, on_flush, max_mailbox, overflow)
-        options = {
-            "flush_interval": float(flush_interval),
-            "ledger": ledger,
-            "partitions": partitions,
-            "max_restarts": flags.max_restarts,
-            "max_seconds": flags.max_seconds,
-        }
+        """Start the tree and return its Pid; the options are `TreeOptions`' (seconds)."""
+        options = TreeOptions(*args, **kwargs)  # checked here, at the call site
         validate_name(name)
-        for taken in (collector.NAME, FLUSHERS):  # before init installs our ledger
-            other = Process.whereis(taken)
-            if other is not None:
+        for taken in (COLLECTORS, FLUSHERS):  # a second tree would take these names
+            if (other := Process.whereis(taken)) is not None:
                 raise AlreadyStarted(taken, other)
         pid = Supervisor.start_link(cls, options, name=name)
-        _at_exit[name] = exit_timeout
+        _running.pop(name, None)
+        _running[name] = options
         return pid
 
-    def init(self, options: dict[str, Any]) -> SupervisorFlags:  # type: ignore[override]
-        self.ledger: Ledger = options["ledger"]
-        self.ledger.closed = False
-        collector._Books.ledger = options["ledger"]
-        n = options["partitions"]
+    def init(self, options: TreeOptions) -> SupervisorFlags:  # type: ignore[override]
         children = [
-            (
-                PartitionSupervisor,
-                {
-                    "child_spec": EventCollector.child_spec(options),
-                    "name": collector.NAME,
-                    "partitions": n,
-                    "with_arguments": _with_partition,
-                    "max_restarts": options["max_restarts"],
-                    "max_seconds": options["max_seconds"],
-                },
-            ),
-            (
-                PartitionSupervisor,
-                {
-                    "child_spec": EventFlusher.child_spec(options),
-                    "name": FLUSHERS,
-                    "partitions": n,
-                    "with_arguments": _with_partition,
-                    "max_restarts": options["max_restarts"],
-                    "max_seconds": options["max_seconds"],
-                },
-            ),
+            partitioned(EventCollector.child_spec(options), COLLECTORS, options),
+            partitioned(EventFlusher.child_spec(options), FLUSHERS, options),
         ]
         return Supervisor.init(children, strategy="one_for_one")
 
     def prep_stop(self, reason: Any) -> None:
-        """Close the intake before anything stops: later events are refused and counted.
-
-        Without it, producers keep filling the mailboxes while the flushers and
-        collectors drain them, and a stop under full load chases the backlog.
-        """
-        self.ledger.close()
+        """Close the intake before anything stops: later events are refused, counted."""
+        PartitionSupervisor.close(COLLECTORS)
 
     @staticmethod
     def accounting(timeout: float | None = 5.0) -> Accounting:
         """Return the books of the running (or last) tree: accepted, flushed, lost, pending."""
-        ledger: Ledger = collector.ledger()
-        pending = []
-        for p in range(ledger.partitions):
-            try:
-                pending.append(EventCollector.pending(p, timeout))
-            except NoProcess:
-                pending.append(0)
-        return ledger.snapshot(pending)
+        options = next(reversed(_running.values()), None) or TreeOptions(partitions=1)
+        stats = PartitionSupervisor.stats(COLLECTORS)
+        held = [_held(p, timeout) for p in range(len(stats.partitions))]
+        return books(stats, options.outlet, held)
 
     @staticmethod
     def running(name: str = "SummarizerSupervisor") -> bool:
         """Return whether a tree runs under ``name``."""
         return Process.alive(name)
+
+
+def partitioned(child_spec: ChildSpec, name: str, options: TreeOptions) -> tuple[Any, ...]:
+    """Return a PartitionSupervisor of ``child_spec``, each child given its partition."""
+    return (
+        PartitionSupervisor,
+        {
+            "child_spec": child_spec,
+            "name": name,
+            "partitions": options.partitions,
+            "with_arguments": lambda args, p: [replace(args[0], partition=p)],
+            "max_restarts": options.max_restarts,
+            "max_seconds": options.max_seconds,
+        },
+    )
+
+
+def _held(partition: int, timeout: float | None) -> int:
+    """Return the events collector ``partition`` holds once its mailbox is read; 0 if down."""
+    pid = PartitionSupervisor.route(COLLECTORS, partition)
+    try:
+        buffer: Buffer = GenServer.get_state(pid, timeout) if pid is not None else Buffer()
+    except ExitError:  # down, or killed meanwhile: what it held is counted lost
+        return 0
+    return buffer.count
+
+
+_running: dict[str, TreeOptions] = {}  # trees started, newest last: stopped at exit
+
+
+@atexit.register
+def _stop_at_exit() -> None:
+    """Stop and flush the trees still running, each within its bound; never hang."""
+    for name, options in list(_running.items()):
+        if Process.alive(name):
+            try:
+                Supervisor.stop(name, "shutdown", options.exit_timeout)
+            except OtpError as e:
+                log.error("%s did not stop at exit: %s", name, e)
