@@ -10,16 +10,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
+from support import FLUSHERS, WAIT
 
-from summarizer import EventCollector, EventFlusher, MemorySink, SummarizerSupervisor
-from summarizer.accounting import Ledger
+from summarizer import EventCollector, EventFlusher, MemorySink, SummarizerSupervisor, TreeOptions
 from summarizer.otp import GenServer, PartitionSupervisor, Pid, Process, StartError, Supervisor
 from summarizer.user import TEST_USERS
 
 pytestmark = pytest.mark.usefixtures("no_leaks")  # conftest: no thread or name left behind
 
-FLUSHERS = "EventFlusherPartitionSupervisor"
-WAIT = 10.0  # seconds: a bound for waits that normally end in milliseconds
 
 Flush = tuple[int, dict[Any, int]]  # what on_flush is called with
 
@@ -139,8 +137,8 @@ def test_a_flusher_survives_its_collector_being_down_at_tick_time(
     ticks = CountWarnings(2)
     log = logging.getLogger("summarizer")
     log.addHandler(ticks)
-    ledger = Ledger(3, on_flush=on_flush)
-    flusher = EventFlusher.start_link({"flush_interval": 0.02, "partition": 0, "ledger": ledger})
+    options = TreeOptions(flush_interval=0.02, partitions=3, on_flush=on_flush, partition=0)
+    flusher = EventFlusher.start_link(options)
     try:
         assert ticks.reached.wait(WAIT)  # two ticks found no collector, and logged it
         assert Process.alive(flusher)
@@ -167,25 +165,21 @@ def test_a_killed_flusher_is_restarted_and_rearms_its_timer(tree: Callable[..., 
     assert flushes.get(timeout=WAIT) == (0, {"1": 1})
 
 
-@pytest.mark.parametrize(
-    ("options", "missing"),
-    [({"partition": 0}, "flush_interval"), ({"flush_interval": 1.0}, "partition")],
-)
-def test_the_flusher_init_without_flush_interval_or_partition_raises_a_clear_error(
-    options: dict[str, Any], missing: str
-) -> None:
-    with pytest.raises(StartError, match=f"needs the option '{missing}'") as info:
-        EventFlusher.start_link(options)
-    assert isinstance(info.value.__cause__, KeyError)
-    assert f"'{missing}'" in str(info.value.__cause__)
+def test_the_flusher_init_without_a_partition_raises_a_clear_error() -> None:
+    with pytest.raises(StartError, match=r"options must be TreeOptions with a partition, got: "):
+        EventFlusher.start_link(TreeOptions(flush_interval=1.0))
 
 
 @pytest.mark.parametrize("interval", [0, -1, "1", True])
-def test_the_flusher_init_with_a_bad_flush_interval_raises_naming_it(interval: Any) -> None:
-    with pytest.raises(StartError, match=r"flush_interval must be a positive number, got: "):
-        EventFlusher.start_link({"flush_interval": interval, "partition": 0})
+def test_options_with_a_bad_flush_interval_raise_naming_it(interval: Any) -> None:
+    with pytest.raises(
+        (TypeError, ValueError), match=r"flush_interval must be a positive number, got: "
+    ):
+        TreeOptions(flush_interval=interval, partition=0)
 
 
-def test_the_flusher_init_with_options_that_are_not_a_dict_raises_naming_options() -> None:
-    with pytest.raises(StartError, match=r"options must be a dict, got: \[\]"):
+def test_the_flusher_init_with_options_that_are_not_tree_options_raises_naming_options() -> None:
+    with pytest.raises(
+        StartError, match=r"options must be TreeOptions with a partition, got: \[\]"
+    ):
         EventFlusher.start_link([])

@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 import pytest
+from support import WAIT
 
 from summarizer.otp import (
     ChildSpec,
@@ -25,7 +26,6 @@ from summarizer.otp import (
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
-WAIT = 5.0  # upper bound of every wait; a passing test never waits this long
 USERS = ["1", "2", "3", "4", "5"]  # the seed's user ids
 
 

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import pytest
+from support import WAIT
 
 from summarizer.otp import (
     AlreadyStarted,
@@ -23,7 +24,6 @@ from summarizer.otp import (
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
-WAIT = 5.0  # upper bound of every wait; a passing test never waits this long
 TIMERS = "summarizer-timers"
 
 

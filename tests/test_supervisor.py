@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from support import WAIT
 
 from summarizer.otp import (
     Child,
@@ -26,8 +27,6 @@ from summarizer.otp import (
 )
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
-
-WAIT = 5.0  # upper bound of every wait; a passing test never waits this long
 
 
 class Worker(GenServer):

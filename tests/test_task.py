@@ -11,13 +11,13 @@ import time
 from collections.abc import Generator, Iterator
 
 import pytest
+from support import WAIT
 
 from summarizer.otp.errors import OtpError
 from summarizer.otp.task import TaskTimeout, async_stream, schedulers_online
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("no_leaks")]  # see conftest.py
 
-WAIT = 5.0  # seconds: the bound on every wait for another thread; never reached when passing
 SHORT = 0.5  # seconds: a timeout quick calls meet even on a loaded machine
 WORKER_PREFIX = "async_stream-worker-"
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from support import COLLECTORS, FLUSHERS
 
 from summarizer import EventCollector, MemorySink, SummarizerSupervisor
 from summarizer.otp import (
@@ -26,9 +27,6 @@ from summarizer.otp import (
 from summarizer.user import TEST_USERS
 
 pytestmark = pytest.mark.usefixtures("no_leaks")  # conftest: no thread or name left behind
-
-COLLECTORS = "EventCollectorPartitionSupervisor"
-FLUSHERS = "EventFlusherPartitionSupervisor"
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from support import COLLECTORS, WAIT
 
 from summarizer import EventCollector, SummarizerSupervisor, User
 from summarizer.otp import GenServer, NoProcess, NoReply, Pid, Process, Stop, Supervisor
@@ -22,9 +23,6 @@ from summarizer.user import TEST_USERS
 from summarizer.widgets import Dashboard, mermaid_sup_tree, users_table
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
-
-COLLECTORS = "EventCollectorPartitionSupervisor"
-WAIT = 10.0  # seconds: a bound for waits that normally end in milliseconds
 
 
 def until(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout: float = WAIT) -> Any:

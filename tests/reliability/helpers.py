@@ -23,16 +23,13 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from support import COLLECTORS, FLUSHERS, WAIT, routed_pids
+
 from summarizer import EventCollector, User
-from summarizer.otp import GenServer, PartitionSupervisor, Pid, Process, Supervisor
-from summarizer.otp.partition_supervisor import table
+from summarizer.otp import GenServer, Pid, Process, Supervisor
 
 ROOT = Path(__file__).resolve().parents[2]
-COLLECTORS = "EventCollectorPartitionSupervisor"
-FLUSHERS = "EventFlusherPartitionSupervisor"
 PRODUCERS = 8
-#: A bound for waits that normally end in milliseconds.
-WAIT = 10.0
 #: 100 users spread over every partition; built once, so producers allocate nothing.
 USERS = [User(str(i), f"customer {i}", ("free", "basic", "enterprise")[i % 3]) for i in range(100)]
 #: A malformed cast: the collector's handle_cast raises on it (None has no ``id``).
@@ -96,22 +93,6 @@ def poll(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def live_children(supervisor: str) -> list[Pid]:
-    """Return the live pids under a PartitionSupervisor, by partition (a call)."""
-    rows = sorted(PartitionSupervisor.which_children(supervisor), key=lambda c: c.id)
-    return [c.pid for c in rows if isinstance(c.pid, Pid)]
-
-
-def routed_pids(supervisor: str) -> list[Pid]:
-    """Return the live pids a PartitionSupervisor routes to now, read from its table.
-
-    No call: under 8 producers a call round-trip costs several GIL hand-offs,
-    which would slow an injector far below its pace.
-    """
-    routes = table(supervisor)
-    return [] if routes is None else [p for p in routes.pids if p is not None and p._proc.alive]
 
 
 def produce(

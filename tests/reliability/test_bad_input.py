@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import pytest
+from support import COLLECTORS, FLUSHERS, WAIT, live_children
 
 from summarizer import EventCollector, MemorySink, SQLiteSink, SummarizerSupervisor, User
 from summarizer.otp import (
@@ -41,17 +42,7 @@ from summarizer.otp import (
     phash2,
 )
 
-from .helpers import (
-    COLLECTORS,
-    FLUSHERS,
-    USERS,
-    WAIT,
-    child_env,
-    join_threads,
-    live_children,
-    produce,
-    stop_tree,
-)
+from .helpers import USERS, child_env, join_threads, produce, stop_tree
 
 PARTITIONS = 2
 NAN, INF = float("nan"), float("inf")
@@ -106,7 +97,7 @@ def returns(expected: Any) -> Callable[[Any], bool]:
 
 
 def collector_call(timeout: Any) -> Any:
-    return GenServer.call(live_children(COLLECTORS)[0], "pending", timeout)
+    return GenServer.call(live_children(COLLECTORS)[0], "flush_events", timeout)
 
 
 def slow_len(item: str) -> int:
@@ -211,7 +202,7 @@ def call_cases() -> list[Case]:
                 f"GenServer.call(timeout={label(odd)})",
                 lambda o=odd: collector_call(o),
                 "timeout",
-                works=lambda result: isinstance(result, int),
+                works=lambda result: isinstance(result, dict),
                 tree=True,
             )
         )

@@ -21,19 +21,18 @@ import contextlib
 from collections import Counter
 from typing import Any
 
+from support import COLLECTORS, WAIT, live_children
+
 from summarizer import EventCollector, MemorySink, SummarizerSupervisor, User
 from summarizer.otp import CallTimeout, GenServer, NoReply, Ok, Process, Reply
 
 from .helpers import (
-    COLLECTORS,
     POISON,
     PRODUCERS,
-    WAIT,
     Injector,
     Tally,
     env_int,
     join_threads,
-    live_children,
     poll,
     produce,
     stop_tree,

@@ -12,10 +12,12 @@ from __future__ import annotations
 import threading
 import time
 
+from support import COLLECTORS, WAIT, live_children
+
 from summarizer import EventCollector, SummarizerSupervisor
 from summarizer.otp import OtpError, Pid, Process, Supervisor
 
-from .helpers import COLLECTORS, USERS, WAIT, join_threads, live_children, poll
+from .helpers import USERS, join_threads, poll
 
 PARTITIONS = 2
 

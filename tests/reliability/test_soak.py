@@ -25,10 +25,11 @@ from typing import Any
 
 import psutil
 import pytest
+from support import WAIT
 
 from summarizer import SummarizerSupervisor
 
-from .helpers import WAIT, Injector, env_int, join_threads, produce, stop_tree
+from .helpers import Injector, env_int, join_threads, produce, stop_tree
 
 CI_EVENTS = 500_000
 FULL_EVENTS = env_int("SUMMARIZER_SOAK_EVENTS", 10_000_000)
