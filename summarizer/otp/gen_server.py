@@ -448,7 +448,7 @@ def _killed(server: GenServer, proc: Proc, state: Any) -> None:
     """Drop a killed server's state and mailbox, as on the BEAM, and account for both."""
     server.lost_state(state, proc.reason)
     if proc.place is not None:
-        proc.place.lost_state(state)
+        proc.place.lost_state(state, proc.reason)
     proc.drain(proc.reason)
 
 

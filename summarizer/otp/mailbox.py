@@ -16,7 +16,8 @@ so it outlives restarts. It keeps, across them:
 * **counters** of the casts it accepted and of those lost, by reason: ``"killed"``
   (in the mailbox or the state of a killed process), ``"noproc"`` (cast to a dead
   process), ``"exit"`` (still queued when the process exited), ``"overflow"``
-  (refused by a full bounded mailbox), ``"closed"`` (cast after `close`);
+  (refused by a full bounded mailbox), ``"closed"`` (cast after `close`, which
+  refuses new casts ahead of a stop);
 * with ``handoff=True``, the **orphans**: casts that reached a dead process or were
   still queued when it crashed. The next process of the place gets them in its
   mailbox before any other message, so a crash loses no cast. A kill still
@@ -157,7 +158,17 @@ class Place:
     the restart). Every method is safe from any thread.
     """
 
-    __slots__ = ("_extra", "_lock", "accepted", "closed", "lost", "orphans", "proc", "spec")
+    __slots__ = (
+        "_extra",
+        "_lock",
+        "accepted",
+        "closed",
+        "final",
+        "lost",
+        "orphans",
+        "proc",
+        "spec",
+    )
 
     def __init__(self, spec: Mailbox) -> None:
         self.spec = spec
@@ -166,7 +177,8 @@ class Place:
         self._extra = 0  # units accepted in messages of more than one unit
         self.lost: Counter[str] = Counter()
         self.orphans: list[Any] = []
-        self.closed = False
+        self.closed = False  # refuses new casts (a stop is coming)
+        self.final = False  # no process will hold the place again
         self._lock = threading.Lock()
 
     # -- sending -------------------------------------------------------------
@@ -224,7 +236,7 @@ class Place:
             return False
         with self._lock:
             current = self.proc
-            if not self.spec.handoff or self.closed:
+            if not self.spec.handoff or self.final:
                 label = "noproc" if reason == "noproc" else "exit"
                 self.lost[label] += sum(map(self.spec.weigh, msgs))
                 return False
@@ -235,9 +247,9 @@ class Place:
             current.put(msg)  # if it died meanwhile, its put hands them on again)
         return True
 
-    def lost_state(self, state: Any) -> None:
-        """Count the units a killed process's state held."""
-        self.lose("killed", self.spec.held(state))
+    def lost_state(self, state: Any, reason: Any) -> None:
+        """Count the units the state of a process that died untrapped held."""
+        self.lose("killed" if reason == "killed" else "exit", self.spec.held(state))
 
     def lose(self, reason: str, units: int) -> None:
         """Count ``units`` lost for ``reason``."""
@@ -246,9 +258,13 @@ class Place:
                 self.lost[reason] += units
 
     def close(self) -> None:
-        """Refuse casts from now on (counted ``"closed"``); orphans are lost, ``"noproc"``."""
+        """Refuse casts from now on, counted ``"closed"``; the running process goes on."""
+        self.closed = True
+
+    def finish(self) -> None:
+        """Close for good: no process will come, so the orphans are lost, ``"noproc"``."""
         with self._lock:
-            self.closed = True
+            self.closed = self.final = True
             orphans, self.orphans = self.orphans, []
             if orphans:
                 self.lost["noproc"] += sum(map(self.spec.weigh, orphans))

@@ -88,10 +88,6 @@ class Table:
         proc = self.places[self.partition(key)].proc
         return None if proc is None else proc.pid
 
-    @property
-    def closed(self) -> bool:
-        return self.places[0].closed
-
 
 _tables: dict[str, Table] = {}
 _tables_lock = threading.Lock()
@@ -129,7 +125,7 @@ class _PartitionServer(SupervisorServer):
         assert me is not None
         with _tables_lock:
             old = _tables.get(name)
-            if old is not None and old.n == n and not old.closed:
+            if old is not None and old.n == n and not old.places[0].closed:
                 places = old.places  # restarted by its parent: the books go on
             else:
                 places = [Place(spec.mailbox or Mailbox()) for spec in flags.children]

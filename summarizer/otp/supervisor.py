@@ -269,7 +269,7 @@ class SupervisorServer(GenServer):
         if not self.giving_up:  # no successor will come: casts to the places are lost
             for child in state.children:
                 if child.place is not None:
-                    child.place.close()
+                    child.place.finish()
 
 
 class Supervisor:
