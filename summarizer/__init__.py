@@ -13,6 +13,8 @@ The generic runtime (GenServer, Supervisor, PartitionSupervisor, async_stream,
 phash2) lives in `summarizer.otp`.
 """
 
+import logging
+
 from .accounting import Accounting, PartitionAccount
 from .collector import Buffer, EventCollector
 from .flusher import EventFlusher
@@ -38,3 +40,6 @@ __all__ = [
     "TreeOptions",
     "User",
 ]
+
+# A library logs; the application decides where it goes (the notebook: a widget).
+logging.getLogger("summarizer").addHandler(logging.NullHandler())
