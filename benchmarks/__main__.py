@@ -2,7 +2,7 @@
 
 ::
 
-    python -m benchmarks [--size small|full] [--runs N] [--out artifacts/bench]
+    python -m benchmarks [--size small|full] [--runs N] [--out artifacts/bench] [--baseline DIR]
 
 Progress goes to stderr, the Markdown to stdout.
 """
@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import memory, workloads
+from . import baseline, memory, workloads
 from .report import Results, Throughput, plot, render
 
 T = TypeVar("T")
@@ -189,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
     parser.add_argument("--runs", type=int, default=None, help="runs per figure (full: 5)")
     parser.add_argument("--out", type=Path, default=Path("artifacts/bench"))
+    parser.add_argument(
+        "--baseline", type=Path, default=None, help="another checkout to compare, side by side"
+    )
     args = parser.parse_args(argv)
     size = SIZES[args.size]
     runs = size.runs if args.runs is None else args.runs
@@ -198,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     results = measure(size, runs, args.size)
     args.out.mkdir(parents=True, exist_ok=True)
     text = render(results)
+    if args.baseline is not None:
+        say(f"against the baseline {args.baseline}")
+        comparison = baseline.compare(args.baseline, size.steady_events, runs)
+        text += "\n" + "\n".join(baseline.render(comparison))
     (args.out / "results.md").write_text(text)
     plot(results, args.out / "throughput.png")
     print(text)

@@ -159,7 +159,8 @@ class EventCollector(GenServer):
     def handle_cast(self, request: Any, state: Buffer) -> NoReply:
         data = state.data
         if request.__class__ is User:  # record_event's cast: one event
-            data[request.id] = data.get(request.id, 0) + 1
+            uid = request.id
+            data[uid] = data.get(uid, 0) + 1
             state.count += 1
         else:  # record_events' counts per user, or the Livebook's ("record_event", user)
             for uid, n in counts_in(request).items():

@@ -163,6 +163,7 @@ class Place:
         "_lock",
         "accepted",
         "closed",
+        "fast",
         "final",
         "lost",
         "orphans",
@@ -173,6 +174,7 @@ class Place:
     def __init__(self, spec: Mailbox) -> None:
         self.spec = spec
         self.proc: Proc | None = None
+        self.fast: Proc | None = None  # proc, while the place is open and unbounded
         self.accepted = Tally()
         self._extra = 0  # units accepted in messages of more than one unit
         self.lost: Counter[str] = Counter()
@@ -225,6 +227,7 @@ class Place:
             for msg in orphans:
                 proc.mailbox.put(msg)
             self.proc = proc
+            self.fast = None if proc.room is not None or self.closed else proc
 
     def lost_casts(self, proc: Proc | None, msgs: list[Any], reason: Any) -> bool:
         """Take casts ``proc`` will never handle: keep them for the next, or count them lost.
@@ -260,11 +263,13 @@ class Place:
     def close(self) -> None:
         """Refuse casts from now on, counted ``"closed"``; the running process goes on."""
         self.closed = True
+        self.fast = None
 
     def finish(self) -> None:
         """Close for good: no process will come, so the orphans are lost, ``"noproc"``."""
         with self._lock:
             self.closed = self.final = True
+            self.fast = None
             orphans, self.orphans = self.orphans, []
             if orphans:
                 self.lost["noproc"] += sum(map(self.spec.weigh, orphans))

@@ -208,7 +208,13 @@ class PartitionSupervisor:
         p = t.cache.get(key)
         if p is None:
             p = t.partition(key)
-        t.places[p].cast(msg, units)
+        place = t.places[p]
+        proc = place.fast
+        if proc is not None and units == 1:  # Place.cast inlined: open, unbounded
+            place.accepted.bump()
+            proc.put(msg)
+        else:  # closed, bounded, not started, or a batch: the general path
+            place.cast(msg, units)
 
     @staticmethod
     def partition(name: str, key: Any) -> int | None:
