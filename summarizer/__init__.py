@@ -15,7 +15,9 @@ phash2) lives in `summarizer.otp`.
 
 from .accounting import Accounting, PartitionAccount
 from .collector import EventCollector
+from .delivery import RetryPolicy, SinkAccount
 from .flusher import EventFlusher
+from .postgres import PostgresSink
 from .sinks import LogSink, MemorySink, SQLiteSink
 from .tree import SummarizerSupervisor
 from .user import User
@@ -27,7 +29,10 @@ __all__ = [
     "LogSink",
     "MemorySink",
     "PartitionAccount",
+    "PostgresSink",
+    "RetryPolicy",
     "SQLiteSink",
+    "SinkAccount",
     "SummarizerSupervisor",
     "User",
 ]
