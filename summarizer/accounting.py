@@ -27,11 +27,9 @@ for a restarting collector, now; after a graceful ``Supervisor.stop`` it is 0.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -42,8 +40,8 @@ from .backpressure import Room
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .delivery import Deliveries, SinkAccount
     from .otp import Pid
-    from .sinks import Sink
 
 __all__ = ["Accounting", "Ledger", "PartitionAccount"]
 
@@ -73,11 +71,12 @@ class PartitionAccount:
 
 @dataclass(frozen=True)
 class Accounting:
-    """The books of one tree: per partition, totals, sink errors."""
+    """The books of one tree: per partition, totals, sink errors, and per sink deliveries."""
 
     partitions: list[PartitionAccount]
     unrouted: dict[str, int] = field(default_factory=dict)
     sink_errors: dict[str, int] = field(default_factory=dict)
+    sinks: dict[str, SinkAccount] = field(default_factory=dict)
 
     @property
     def accepted(self) -> int:
@@ -142,7 +141,7 @@ class Ledger:
     def __init__(
         self,
         partitions: int,
-        sinks: Iterable[Sink] = (),
+        deliveries: Deliveries | None = None,
         on_flush: Callable[[int, dict[Any, int]], Any] | None = None,
         max_mailbox: int | None = None,
         overflow: str = "block",
@@ -153,7 +152,7 @@ class Ledger:
         self.lost: list[Counter[str]] = [Counter() for _ in range(partitions)]
         self.unrouted: Counter[str] = Counter()
         self.sink_errors: Counter[str] = Counter()
-        self.sinks = list(sinks)
+        self.deliveries = deliveries
         self.on_flush = on_flush
         self.max_mailbox = max_mailbox
         self.overflow = overflow
@@ -224,23 +223,18 @@ class Ledger:
             self.flushed[partition] += n
 
     def deliver(self, partition: int, data: Mapping[Any, int]) -> None:
-        """Hand one non-empty flush to every sink and ``on_flush``; count failures."""
+        """Queue one non-empty flush for the sinks; call ``on_flush``; count its failure."""
         if not data:
             return
-        flushed_at = time.time()
-        targets: list[tuple[str, Callable[[], Any]]] = [
-            (repr(s), functools.partial(s.write, partition, data, flushed_at)) for s in self.sinks
-        ]
+        if self.deliveries is not None:
+            self.deliveries.submit(partition, data)
         if self.on_flush is not None:
-            on_flush = self.on_flush
-            targets.append(("on_flush", lambda: on_flush(partition, dict(data))))
-        for name, write in targets:
             try:
-                write()
+                self.on_flush(partition, dict(data))
             except Exception:
-                log.exception("sink %s failed on a flush of partition %d", name, partition)
+                log.exception("on_flush failed on a flush of partition %d", partition)
                 with self._lock:
-                    self.sink_errors[name] += 1
+                    self.sink_errors["on_flush"] += 1
 
     def snapshot(self, pending: list[int]) -> Accounting:
         """Return the books, given what each partition holds now."""
@@ -257,5 +251,6 @@ class Ledger:
                     for p in range(self.partitions)
                 ],
                 dict(self.unrouted),
-                dict(self.sink_errors),
+                {**(self.deliveries.errors() if self.deliveries else {}), **self.sink_errors},
+                self.deliveries.stats() if self.deliveries else {},
             )

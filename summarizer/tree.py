@@ -6,12 +6,14 @@
     EventCollector.record_event(User("1", "MegaCorp", "enterprise"))
     Supervisor.which_children(sup)
     # [('EventFlusherPartitionSupervisor', #PID<0.20.0>, 'supervisor', ['PartitionSupervisor']),
-    #  ('EventCollectorPartitionSupervisor', #PID<0.16.0>, 'supervisor', ['PartitionSupervisor'])]
+    #  ('EventCollectorPartitionSupervisor', #PID<0.16.0>, 'supervisor', ['PartitionSupervisor']),
+    #  ('DeliverySupervisor', #PID<0.14.0>, 'supervisor', ['DeliverySupervisor'])]
     Supervisor.stop(sup)  # flushes every collector before it returns
 
 The tree::
 
     SummarizerSupervisor (one_for_one)
+    ├── DeliverySupervisor ───────────────── SinkDelivery, one per sink
     ├── EventCollectorPartitionSupervisor ── EventCollector 0..n-1
     └── EventFlusherPartitionSupervisor ──── EventFlusher 0..n-1
 
@@ -19,7 +21,9 @@ one_for_one because the two halves do not depend on each other's state: a
 crashed flusher loses nothing (the collector keeps buffering), and a crashed
 collector leaves the flushers polling until it is back. Stopping runs in
 reverse: the flushers do a last flush, then the collectors flush what came
-after it, so a graceful stop reaches the sinks with everything.
+after it, and last the delivery workers (`summarizer.delivery`) write what is
+queued for the sinks, so a graceful stop reaches the sinks with everything
+(or, for a sink that is down, the dead-letter file).
 """
 
 from __future__ import annotations
@@ -27,11 +31,13 @@ from __future__ import annotations
 import atexit
 import logging
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from . import collector
 from .accounting import Accounting, Ledger
 from .collector import EventCollector
+from .delivery import Deliveries, RetryPolicy
 from .flusher import EventFlusher
 from .otp import (
     AlreadyStarted,
@@ -91,6 +97,9 @@ class SummarizerSupervisor(Supervisor):
         max_mailbox: int | None = None,
         overflow: str = "block",
         exit_timeout: float = 1.0,
+        retry: RetryPolicy | None = None,
+        dead_letters: str | Path | None = None,
+        max_queue: int = 1000,
     ) -> Pid:
         """Start the tree and return its Pid; times are in seconds.
 
@@ -100,6 +109,12 @@ class SummarizerSupervisor(Supervisor):
         ``"drop_newest"`` the event is dropped and counted; None (default) is
         unbounded, as OTP. At interpreter exit a tree still running is stopped
         and flushed within ``exit_timeout`` seconds.
+
+        Each sink gets a delivery worker with a queue of ``max_queue`` flushes;
+        failed writes are retried as ``retry`` says (`RetryPolicy`), and a flush
+        given up, or still queued ``exit_timeout`` seconds into a graceful stop,
+        is appended to the JSON Lines file ``dead_letters`` (default: a file
+        in the temp dir named after the run, created on the first one).
         """
         positive_number("flush_interval", flush_interval)
         partitions = positive_int(
@@ -125,7 +140,14 @@ class SummarizerSupervisor(Supervisor):
             raise ValueError(f"overflow must be 'block' or 'drop_newest', got: {brief(overflow)}")
         positive_number("exit_timeout", exit_timeout)
         flags = Supervisor.init([], max_restarts=max_restarts, max_seconds=max_seconds)
-        ledger = Ledger(partitions, sinks, on_flush, max_mailbox, overflow)
+        deliveries = Deliveries(
+            sinks,
+            retry=retry,
+            dead_letters=dead_letters,
+            max_queue=max_queue,
+            drain_timeout=exit_timeout,
+        )
+        ledger = Ledger(partitions, deliveries, on_flush, max_mailbox, overflow)
         options = {
             "flush_interval": float(flush_interval),
             "ledger": ledger,
@@ -147,7 +169,9 @@ class SummarizerSupervisor(Supervisor):
         self.ledger.closed = False
         collector._Books.ledger = options["ledger"]
         n = options["partitions"]
-        children = [
+        assert self.ledger.deliveries is not None
+        children: list[Any] = [
+            self.ledger.deliveries.child_spec(),  # started first, so stopped last
             (
                 PartitionSupervisor,
                 {

@@ -361,7 +361,7 @@ def test_a_collector_killed_while_terminate_delivers_its_buffer_counts_it_once(
     tree: Callable[..., Pid],
 ) -> None:
     sink = HoldingSink()
-    tree(sinks=[sink])
+    sup = tree(sinks=[sink])
     record(MEGACORP, 5)
     assert EventCollector.pending(0) == 5
     crashed = collector(0)
@@ -373,6 +373,7 @@ def test_a_collector_killed_while_terminate_delivers_its_buffer_counts_it_once(
     finally:
         sink.resume.set()
     thread.join(WAIT)
+    Supervisor.stop(sup)  # the sink's delivery worker finishes the write
 
     assert sink.totals() == {"1": 5}
     acc = SummarizerSupervisor.accounting()
