@@ -218,6 +218,12 @@ class SummarizerSupervisor(Supervisor):
         return ledger.snapshot(pending)
 
     @staticmethod
+    def dead_letters() -> Path | None:
+        """Return the dead-letter file of the running (or last) tree; it may not exist yet."""
+        deliveries = collector.ledger().deliveries
+        return None if deliveries is None else deliveries.dead_letters.path
+
+    @staticmethod
     def running(name: str = "SummarizerSupervisor") -> bool:
         """Return whether a tree runs under ``name``."""
         return Process.alive(name)
