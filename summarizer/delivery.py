@@ -179,7 +179,10 @@ class Deliveries:
                     box.queue.append((flush, now))
                     worker = box.worker
             if late:  # no worker will come: one attempt here, then the file
-                if not self.write(box, flush):
+                if self.write(box, flush):
+                    with box.lock:
+                        box.delivered += 1
+                else:
                     self.dead_letter(box, flush, "stopped")
             elif full:
                 self.dead_letter(box, flush, "queue_full")
@@ -199,8 +202,6 @@ class Deliveries:
             with box.lock:
                 box.errors += 1
             return False
-        with box.lock:
-            box.delivered += 1
         return True
 
     def dead_letter(self, box: Outbox, flush: Flush, reason: str) -> None:
@@ -298,30 +299,37 @@ class SinkDelivery(GenServer):
                 return None
             flush, handed_at = box.queue[0]
         if self.deliveries.write(box, flush):
-            self._pop(flush, wake)
+            self._pop(flush, wake, delivered=True)
             return None
         with box.lock:
             box.failures += 1
             failures = box.failures
         expired = time.monotonic() - handed_at >= policy.max_elapsed
         if failures >= policy.max_attempts or expired:
-            self._pop(flush, wake)
-            self.deliveries.dead_letter(box, flush, "retries")
+            if self._pop(flush, wake, delivered=False):
+                self.deliveries.dead_letter(box, flush, "retries")
             return None
         with box.lock:
             box.retries += 1
         return policy.delay(failures)
 
-    def _pop(self, flush: Flush, wake: bool) -> None:
-        """Drop ``flush`` from the head of the queue; wake this worker if more wait."""
+    def _pop(self, flush: Flush, wake: bool, *, delivered: bool) -> bool:
+        """Take ``flush`` off the head of the queue, counted once; wake this worker if more wait.
+
+        Return False if it was no longer there: a worker killed inside a write
+        finishes it while its successor writes the same flush; one of them counts it.
+        """
         box = self.box
         with box.lock:
-            if box.queue and box.queue[0][0] is flush:
+            popped = bool(box.queue) and box.queue[0][0] is flush
+            if popped:
                 box.queue.popleft()
-            box.failures = 0
+                box.failures = 0
+                box.delivered += delivered
             more = bool(box.queue)
         if more and wake:
             Process.send(Process.self(), "deliver")
+        return popped
 
     def terminate(self, reason: Any, state: dict[str, Any]) -> None:
         """On a graceful stop, drain the queue within ``drain_timeout``; dead-letter the rest."""
