@@ -23,6 +23,12 @@ Per partition we count ``accepted`` (``record_event`` returned), ``flushed``
 
 ``pending`` is what sits in the collectors' buffers and mailboxes, or waits
 for a restarting collector, now; after a graceful ``Supervisor.stop`` it is 0.
+
+Past the collectors, ``sinks`` holds each sink's delivery books
+(`summarizer.delivery.SinkAccount`): flushes handed to it, delivered, retries,
+dead-lettered and queued; ``handed == delivered + dead_lettered + queued``, and
+``queued == 0`` after a graceful stop. ``sink_errors`` counts failed writes per
+sink, and failed ``on_flush`` calls.
 """
 
 from __future__ import annotations

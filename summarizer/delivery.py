@@ -251,7 +251,7 @@ class DeliverySupervisor(Supervisor):
         shutdown = deliveries.drain_timeout + 5.0  # time to drain before a kill
         children = [
             ChildSpec(
-                id=f"SinkDelivery {i}",
+                id=i,
                 start=(SinkDelivery.start_link, ((deliveries, i),)),
                 shutdown=shutdown,
                 modules=["SinkDelivery"],

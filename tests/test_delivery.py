@@ -112,6 +112,7 @@ def test_a_sink_that_raises_for_3_s_then_recovers_gets_exact_totals(
     assert sink.totals == expected
     assert memory.totals() == expected  # the healthy sink never waited for the sick one
     flaky = books("FlakySink()")
+    print(f"\nsink down 3 s: {flaky}")
     assert flaky.retries == sink.failures >= 1
     assert (flaky.delivered, flaky.dead_lettered, flaky.queued) == (flaky.handed, 0, 0)
 
@@ -143,6 +144,7 @@ def test_a_locked_sqlite_database_loses_nothing(tree: Callable[..., Pid], tmp_pa
 
     assert sink.totals() == expected
     acc = books(repr(sink))
+    print(f"\nSQLite locked 10 s: {acc}")
     assert acc.retries >= 1
     assert (acc.delivered, acc.dead_lettered, acc.queued) == (acc.handed, 0, 0)
     assert sink.flushes() == acc.handed

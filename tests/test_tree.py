@@ -85,9 +85,9 @@ def test_which_children_shows_deliveries_collectors_flushers_in_reverse_start_or
         "workers": 0,
     }
     workers = Supervisor.which_children(deliveries)
-    assert [(c.id, c.type) for c in workers] == [
-        ("SinkDelivery 1", "worker"),
-        ("SinkDelivery 0", "worker"),
+    assert [(c.id, c.type, c.modules) for c in workers] == [
+        (1, "worker", ["SinkDelivery"]),
+        (0, "worker", ["SinkDelivery"]),
     ]
 
 
