@@ -137,16 +137,21 @@ def is_postgres(target: str) -> bool:
     return target.startswith(("postgresql://", "postgres://"))
 
 
-def open_db(cli: argparse.ArgumentParser, target: str) -> SQLiteSink | PostgresSink:
-    """Open ``--db``: a postgresql:// URL or a SQLite path; exit 2 if it cannot be opened."""
+def db_errors() -> tuple[type[BaseException], ...]:
+    """Return the exceptions opening or writing a database raises (psycopg's if installed)."""
     errors: tuple[type[BaseException], ...] = (sqlite3.Error, OSError, ImportError)
     with contextlib.suppress(ImportError):
         import psycopg
 
         errors += (psycopg.Error,)
+    return errors
+
+
+def open_db(cli: argparse.ArgumentParser, target: str) -> SQLiteSink | PostgresSink:
+    """Open ``--db``: a postgresql:// URL or a SQLite path; exit 2 if it cannot be opened."""
     try:
         return PostgresSink(target) if is_postgres(target) else SQLiteSink(target)
-    except errors as e:
+    except db_errors() as e:
         cli.error(f"argument --db: cannot open {target}: {e}")
 
 
@@ -254,14 +259,17 @@ def run(cli: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 
 def replay_file(cli: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    """Replay a dead-letter file into ``--db``; return 0."""
+    """Replay a dead-letter file into ``--db``; return 0, or 1 if the database failed."""
     db = open_db(cli, args.db)
     try:
         stored, skipped = replay(args.file, db)
-    except OSError as e:
+    except FileNotFoundError as e:
         cli.error(f"argument FILE: cannot read {args.file}: {e}")
     except ValueError as e:
         cli.error(f"argument FILE: {e}")
+    except db_errors() as e:  # the database failed midway: what was stored stays, once
+        print(f"replay stopped: {args.db} failed: {e}; run it again", file=sys.stderr)
+        return 1
     print(
         f"replayed {stored + skipped} flushes from {args.file}: {stored} stored, {skipped} already"
     )

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["PostgresSink"]
 
 SCHEMA = """
+    SELECT pg_advisory_xact_lock(7291036);  -- trees starting at once create the tables once
     CREATE TABLE IF NOT EXISTS totals (user_id jsonb PRIMARY KEY, count bigint NOT NULL);
     CREATE TABLE IF NOT EXISTS flushes (
         flush_id text PRIMARY KEY, flushed_at double precision NOT NULL,

@@ -340,3 +340,12 @@ def test_bad_delivery_options_are_refused_by_start_link(
 ) -> None:
     with pytest.raises(error, match=f"^{message}"):
         SummarizerSupervisor.start_link(sinks=[], **{option: value})
+
+
+def test_replay_of_a_missing_file_exits_2_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["replay", str(tmp_path / "nope.jsonl"), "--db", str(tmp_path / "db.sqlite")])
+    assert exited.value.code == 2
+    assert "argument FILE: cannot read" in capsys.readouterr().err

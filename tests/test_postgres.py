@@ -185,7 +185,6 @@ def test_two_trees_in_two_processes_write_to_one_database_and_the_totals_add_up(
         "acc = SummarizerSupervisor.accounting().sinks['PostgresSink()']\n"
         "sys.exit(0 if acc.delivered == acc.handed else 1)\n"
     )
-    PostgresSink(postgres).close()  # create the tables before the two race to
     runs = [
         subprocess.Popen([sys.executable, "-c", script, postgres, str(seed)], cwd=ROOT)
         for seed in (10, 11)
