@@ -27,7 +27,8 @@ dead-lettered at once, so a dead sink never grows memory or blocks anyone.
 
 The queues and counters live in `Deliveries`, not in the workers, so a worker
 the supervisor restarts resumes where the last one stopped. On a graceful stop
-a worker keeps writing until ``drain_timeout`` seconds have passed, then
+a worker keeps writing until ``drain_timeout`` seconds after the stop began
+(`Deliveries.begin_stop`, called by the tree's ``prep_stop``), then
 dead-letters what is left. For each sink, ``handed == delivered +
 dead_lettered + queued`` at any quiet moment, and ``queued == 0`` after a
 graceful stop.
@@ -155,6 +156,7 @@ class Deliveries:
             names.add(name)
             self.outboxes.append(Outbox(name, sink))
         self.stopping = False  # the workers are being stopped: none will be restarted
+        self.deadline: float | None = None  # when a graceful stop stops waiting for the sinks
         self._seq: dict[int, itertools.count[int]] = {}
         self._lock = threading.Lock()  # guards _seq
 
@@ -223,6 +225,16 @@ class Deliveries:
                 )
         return books
 
+    def begin_stop(self) -> None:
+        """Start the stop's clock: the workers drain until ``drain_timeout`` from now."""
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.drain_timeout
+
+    def abandon(self) -> None:
+        """Dead-letter every queued flush now (a stop that ran out of time, at exit)."""
+        for box in self.outboxes:
+            self.close(box)
+
     def errors(self) -> dict[str, int]:
         """Return the failed writes per sink, for the sinks that failed any."""
         return {box.name: box.errors for box in self.outboxes if box.errors}
@@ -248,6 +260,7 @@ class DeliverySupervisor(Supervisor):
     def init(self, deliveries: Deliveries) -> SupervisorFlags:  # type: ignore[override]
         self.deliveries = deliveries
         deliveries.stopping = False
+        deliveries.deadline = None
         shutdown = deliveries.drain_timeout + 5.0  # time to drain before a kill
         children = [
             ChildSpec(
@@ -332,11 +345,11 @@ class SinkDelivery(GenServer):
         return popped
 
     def terminate(self, reason: Any, state: dict[str, Any]) -> None:
-        """On a graceful stop, drain the queue within ``drain_timeout``; dead-letter the rest."""
+        """On a graceful stop, drain the queue by the stop's deadline; dead-letter the rest."""
         if not is_normal(reason):
             return  # a crash: the next worker takes over the queue
         box = self.box
-        deadline = time.monotonic() + self.deliveries.drain_timeout
+        deadline = self.deliveries.deadline or time.monotonic() + self.deliveries.drain_timeout
         pause = threading.Event()  # never set: a backoff that ends by the deadline
         while (left := deadline - time.monotonic()) > 0:
             with box.lock:

@@ -72,6 +72,9 @@ def _stop_at_exit() -> None:
                 Supervisor.stop(name, "shutdown", timeout)
             except OtpError as e:
                 logging.getLogger("summarizer").error("%s did not stop at exit: %s", name, e)
+                deliveries = collector.ledger().deliveries
+                if deliveries is not None:  # the interpreter ends now: file what is queued
+                    deliveries.abandon()
 
 
 def _with_partition(args: list[Any], partition: int) -> list[Any]:
@@ -204,6 +207,8 @@ class SummarizerSupervisor(Supervisor):
         collectors drain them, and a stop under full load chases the backlog.
         """
         self.ledger.close()
+        if self.ledger.deliveries is not None:  # the sinks get exit_timeout from now
+            self.ledger.deliveries.begin_stop()
 
     @staticmethod
     def accounting(timeout: float | None = 5.0) -> Accounting:

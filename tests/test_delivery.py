@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections import Counter
@@ -349,3 +352,41 @@ def test_replay_of_a_missing_file_exits_2_naming_it(
         main(["replay", str(tmp_path / "nope.jsonl"), "--db", str(tmp_path / "db.sqlite")])
     assert exited.value.code == 2
     assert "argument FILE: cannot read" in capsys.readouterr().err
+
+
+AT_EXIT_SINK_DOWN = """
+    import sys
+    from summarizer import EventCollector, SummarizerSupervisor, User
+
+    class Down:
+        def write(self, partition, data, flushed_at):
+            raise ConnectionError("the sink is down")
+
+    SummarizerSupervisor.start_link(
+        flush_interval=3600.0, partitions=2, sinks=[Down()], dead_letters=sys.argv[1],
+        exit_timeout=0.3,
+    )
+    users = [User(str(i), "customer", "free") for i in range(10)]
+    for i in range(1_000):
+        EventCollector.record_event(users[i % 10])
+    # no Supervisor.stop: the interpreter exits with the tree running
+"""
+
+
+def test_at_interpreter_exit_the_flushes_a_down_sink_never_took_are_dead_lettered(
+    tmp_path: Path,
+) -> None:
+    letters = tmp_path / "dead.jsonl"
+    began = time.monotonic()
+    run = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(AT_EXIT_SINK_DOWN), str(letters)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert time.monotonic() - began < 10.0
+    dead: Counter[Any] = Counter()
+    for flush in deadletter.read(letters):
+        dead.update(flush.data)
+    assert dead == {str(i): 100 for i in range(10)}  # every event, filed once
