@@ -42,18 +42,22 @@ $(STAMP): pyproject.toml | $(PY)
 
 venv: $(STAMP)
 
-# Debian's chromium for the browser test (we never run `playwright install`).
+# Debian's chromium for the browser test (we never run `playwright install`) and
+# Debian's postgresql for the PostgresSink tests (they start their own server).
 system-deps:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+	@MISSING=""; \
+	command -v chromium >/dev/null 2>&1 || MISSING="chromium fonts-dejavu-core"; \
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || MISSING="$$MISSING postgresql"; \
+	if [ -n "$$MISSING" ]; then \
 		if ! command -v apt-get >/dev/null 2>&1; then \
-			echo "system-deps: chromium not found and no apt-get to install it; install Chromium for the browser test" >&2; \
+			echo "system-deps: $$MISSING not found and no apt-get to install them; install them for the browser and PostgreSQL tests" >&2; \
 			exit 0; \
 		fi; \
 		SUDO=""; \
 		if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi; \
-		echo "system-deps: installing chromium with apt-get"; \
+		echo "system-deps: installing$$MISSING with apt-get"; \
 		$$SUDO apt-get update && \
-		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-dejavu-core; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y $$MISSING; \
 	fi
 
 # --- the two README commands ---------------------------------------------------

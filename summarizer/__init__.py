@@ -17,9 +17,11 @@ import logging
 
 from .accounting import Accounting, PartitionAccount
 from .collector import Buffer, EventCollector
+from .delivery import RetryPolicy, SinkAccount
 from .flusher import EventFlusher
 from .options import COLLECTORS, FLUSHERS, TreeOptions
 from .outlet import Outlet
+from .postgres import PostgresSink
 from .sinks import LogSink, MemorySink, SQLiteSink
 from .tree import SummarizerSupervisor
 from .user import User
@@ -35,7 +37,10 @@ __all__ = [
     "MemorySink",
     "Outlet",
     "PartitionAccount",
+    "PostgresSink",
+    "RetryPolicy",
     "SQLiteSink",
+    "SinkAccount",
     "SummarizerSupervisor",
     "TreeOptions",
     "User",

@@ -8,7 +8,14 @@
 It starts ``SummarizerSupervisor``, records ``--events`` events for the seed's five
 users (a seeded random choice each) through ``async_stream``, stops the tree
 gracefully and prints the totals per user and the accounting. The exit code is 0
-when every recorded event was flushed to its user, 1 otherwise.
+when every recorded event was flushed to its user, 1 otherwise. ``--db`` takes a
+SQLite file or a ``postgresql://`` URL.
+
+::
+
+    python -m summarizer replay dead-letters.jsonl --db postgresql://localhost/metrics
+
+replays a dead-letter file into a database; flushes stored before are skipped.
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict
 
-from . import EventCollector, LogSink, MemorySink, SQLiteSink, SummarizerSupervisor
+from . import EventCollector, LogSink, MemorySink, PostgresSink, SQLiteSink, SummarizerSupervisor
+from .deadletter import replay
 from .otp import NoProcess, Supervisor, async_stream, schedulers_online
 from .sinks import Sink
 from .user import TEST_USERS
@@ -94,7 +102,13 @@ def parser() -> argparse.ArgumentParser:
         ("--partitions", positive_int, None, "N", "collector and flusher partitions"),
         ("--flush-interval", positive_seconds, 1.0, "SECONDS", "seconds between two flushes"),
         ("--seed", integer, 42, "N", "seed of the random user choice, for exact totals"),
-        ("--db", str, None, "PATH", "also upsert running totals into this SQLite file"),
+        (
+            "--db",
+            str,
+            None,
+            "PATH|URL",
+            "also upsert running totals into this SQLite file or postgresql:// URL",
+        ),
     ]
     shown = {"--partitions": f"schedulers_online(), {schedulers_online()} here", "--db": "none"}
     for option, parse, default, metavar, text in options:
@@ -105,7 +119,40 @@ def parser() -> argparse.ArgumentParser:
             metavar=metavar,
             help=f"{text} (default: {shown.get(option, default)})",
         )
+    again = commands.add_parser(
+        "replay",
+        help="write a dead-letter file's flushes into a database, each flush once",
+        description="Replay the flushes of a dead-letter file (JSON Lines) into a database; "
+        "flushes it already stored are skipped, so replaying twice changes nothing.",
+    )
+    again.add_argument("file", metavar="FILE", help="the dead-letter file")
+    again.add_argument(
+        "--db", required=True, metavar="PATH|URL", help="a SQLite file or a postgresql:// URL"
+    )
     return cli
+
+
+def is_postgres(target: str) -> bool:
+    """Return whether ``--db`` names a PostgreSQL database rather than a SQLite file."""
+    return target.startswith(("postgresql://", "postgres://"))
+
+
+def db_errors() -> tuple[type[BaseException], ...]:
+    """Return the exceptions opening or writing a database raises (psycopg's if installed)."""
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error, OSError, ImportError)
+    with contextlib.suppress(ImportError):
+        import psycopg
+
+        errors += (psycopg.Error,)
+    return errors
+
+
+def open_db(cli: argparse.ArgumentParser, target: str) -> SQLiteSink | PostgresSink:
+    """Open ``--db``: a postgresql:// URL or a SQLite path; exit 2 if it cannot be opened."""
+    try:
+        return PostgresSink(target) if is_postgres(target) else SQLiteSink(target)
+    except db_errors() as e:
+        cli.error(f"argument --db: cannot open {target}: {e}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -120,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.setLevel(logging.INFO)
     log.propagate = False
     try:
-        return run(cli, args)
+        return run(cli, args) if args.command == "run" else replay_file(cli, args)
     except KeyboardInterrupt:  # the tree was stopped (and flushed) on the way out
         print("interrupted", file=sys.stderr)
         return 130
@@ -136,13 +183,11 @@ def run(cli: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
     memory = MemorySink()
     sinks: list[Sink] = [LogSink(), memory]
-    db, db_before = None, {}
+    db: SQLiteSink | PostgresSink | None = None
+    db_before = {}
     if args.db is not None:
-        try:
-            db = SQLiteSink(args.db)
-            db_before = db.totals()
-        except (sqlite3.Error, OSError) as e:
-            cli.error(f"argument --db: cannot open {args.db}: {e}")
+        db = open_db(cli, args.db)
+        db_before = db.totals()
         sinks.append(db)
     if SummarizerSupervisor.running():
         with contextlib.suppress(NoProcess):  # it may stop on its own meanwhile
@@ -200,9 +245,35 @@ def run(cli: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         f"accepted {acc.accepted}, flushed {acc.flushed}, pending {acc.pending}, "
         f"lost by reason: {acc.lost}, sink errors: {acc.sink_errors}"
     )
+    for name, books in acc.sinks.items():
+        print(
+            f"{name}: {books.delivered} of {books.handed} flushes delivered, "
+            f"{books.retries} retries, {books.dead_lettered} dead-lettered, {books.queued} queued"
+        )
+    if any(books.dead_lettered for books in acc.sinks.values()):
+        letters = SummarizerSupervisor.dead_letters()
+        print(f"dead letters in {letters}; replay: python -m summarizer replay {letters} --db ...")
     ok = ok and acc.balanced and not acc.lost and acc.accepted == args.events
     print("OK: every event was flushed" if ok else "FAILED: events were lost or miscounted")
     return 0 if ok else 1
+
+
+def replay_file(cli: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Replay a dead-letter file into ``--db``; return 0, or 1 if the database failed."""
+    db = open_db(cli, args.db)
+    try:
+        stored, skipped = replay(args.file, db)
+    except FileNotFoundError as e:
+        cli.error(f"argument FILE: cannot read {args.file}: {e}")
+    except ValueError as e:
+        cli.error(f"argument FILE: {e}")
+    except db_errors() as e:  # the database failed midway: what was stored stays, once
+        print(f"replay stopped: {args.db} failed: {e}; run it again", file=sys.stderr)
+        return 1
+    print(
+        f"replayed {stored + skipped} flushes from {args.file}: {stored} stored, {skipped} already"
+    )
+    return 0
 
 
 if __name__ == "__main__":

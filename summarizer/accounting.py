@@ -26,6 +26,12 @@ Per partition we count ``accepted`` (``record_event`` returned), ``flushed``
 mailboxes (`PartitionSupervisor.stats`); ``flushed`` is the tree's `Outlet`.
 ``pending`` is what sits in the collectors' buffers and mailboxes, or waits
 for a restarting collector, now; after a graceful ``Supervisor.stop`` it is 0.
+
+Past the collectors, ``sinks`` holds each sink's delivery books
+(`summarizer.delivery.SinkAccount`): flushes handed to it, delivered, retries,
+dead-lettered and queued; ``handed == delivered + dead_lettered + queued``, and
+``queued == 0`` after a graceful stop. ``sink_errors`` counts failed writes per
+sink, and failed ``on_flush`` calls.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .delivery import SinkAccount
     from .otp import PartitionStats
     from .outlet import Outlet
 
@@ -61,11 +68,12 @@ class PartitionAccount:
 
 @dataclass(frozen=True)
 class Accounting:
-    """The books of one tree: per partition, totals, sink errors."""
+    """The books of one tree: per partition, totals, sink errors, and per sink deliveries."""
 
     partitions: list[PartitionAccount]
     unrouted: dict[str, int] = field(default_factory=dict)
     sink_errors: dict[str, int] = field(default_factory=dict)
+    sinks: dict[str, SinkAccount] = field(default_factory=dict)
 
     @property
     def accepted(self) -> int:
@@ -127,5 +135,6 @@ def books(stats: PartitionStats, outlet: Outlet, held: list[int]) -> Accounting:
             for p, s in enumerate(stats.partitions)
         ],
         stats.unrouted,
-        dict(outlet.sink_errors),
+        {**outlet.deliveries.errors(), **outlet.sink_errors},
+        outlet.deliveries.stats(),
     )

@@ -8,7 +8,14 @@ here one frozen dataclass travels instead, validated when it is made::
     TreeOptions(flush_interval=0)
     # ValueError: flush_interval must be a positive number, got: 0
 
-It also carries the tree's `Outlet`, the one flush path every child shares. The
+Each sink gets a delivery worker with a queue of ``max_queue`` flushes; failed
+writes are retried as ``retry`` says (`RetryPolicy`), and a flush given up, or
+still queued ``exit_timeout`` seconds into a graceful stop, is appended to the
+JSON Lines file ``dead_letters`` (default: a file in the temp dir named after
+the run, created on the first one). A tree still running at interpreter exit
+is stopped and flushed within ``exit_timeout``.
+
+The options also carry the tree's `Outlet`, the one flush path every child shares. The
 two PartitionSupervisors' names are defined here once, as `COLLECTORS` and
 `FLUSHERS`.
 """
@@ -17,8 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from .delivery import Deliveries, RetryPolicy
 from .otp import Mailbox, Overflow, Supervisor, schedulers_online
 from .otp.partition_supervisor import MAX_PARTITIONS
 from .otp.validate import brief, positive_int, positive_number
@@ -44,6 +53,9 @@ class TreeOptions:
     max_mailbox: int | None = None
     overflow: Overflow = "block"
     exit_timeout: float = 1.0
+    retry: RetryPolicy | None = None
+    dead_letters: str | Path | None = None
+    max_queue: int = 1000
     partition: int | None = None
     outlet: Outlet = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
 
@@ -66,7 +78,14 @@ class TreeOptions:
             raise ValueError(f"partition must be in 0..{n - 1}, got: {self.partition}")
         outlet: Any = self.outlet  # None but in a copy: replace() keeps the tree's outlet
         if outlet is None:
-            put("outlet", Outlet(n, self.sinks, self.on_flush))
+            deliveries = Deliveries(
+                self.sinks,
+                retry=self.retry,
+                dead_letters=self.dead_letters,
+                max_queue=self.max_queue,
+                drain_timeout=self.exit_timeout,
+            )
+            put("outlet", Outlet(n, deliveries, self.on_flush))
 
     @property
     def part(self) -> int:

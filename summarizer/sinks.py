@@ -10,9 +10,13 @@ final flush on a graceful stop::
     memory.frame()  # DataFrame: flushed_at, partition, user_id, count
     SQLiteSink("summary.sqlite").totals()  # {"1": 40_123, ...}: running totals, across runs
 
-A sink that raises is logged and counted (``accounting().sink_errors``); the
-flush it failed is not retried for that sink (the other sinks still got it),
-and the flusher keeps running.
+Each sink gets its flushes from its own delivery worker (`summarizer.delivery`):
+a sink that raises is logged, counted (``accounting().sink_errors``) and
+retried with backoff, and a flush it never takes goes to the dead-letter file;
+the flushers and the other sinks never wait for it. `SQLiteSink` and
+`PostgresSink` (`summarizer.postgres`) store each flush's id with its totals in
+one transaction (``store(flush)``), so a retried or replayed flush is counted
+once.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .otp.validate import brief
+from .deadletter import Flush
+from .otp.validate import brief, positive_number
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -83,48 +89,68 @@ class MemorySink:
         return totals
 
     def __repr__(self) -> str:
-        return f"MemorySink({len(self._rows)} rows)"
+        return "MemorySink()"
 
 
 class SQLiteSink:
-    """Upsert running totals per user into SQLite, one transaction per flush.
+    """Upsert running totals per user into SQLite, one transaction per flush, once per flush id.
 
-    Tables: ``totals(user_id PRIMARY KEY, count)`` and ``flushes(id,
-    flushed_at, partition, events)``. Totals add up across runs.
+    Tables: ``totals(user_id PRIMARY KEY, count)`` and ``flushes(id, flushed_at,
+    partition, events, flush_id UNIQUE)``. Totals add up across runs. A
+    connection waits ``timeout`` seconds for a lock another one holds, then the
+    write fails (and the delivery worker retries it).
     """
 
     SCHEMA = """
         CREATE TABLE IF NOT EXISTS totals (user_id PRIMARY KEY, count INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS flushes (
             id INTEGER PRIMARY KEY, flushed_at REAL NOT NULL,
-            partition INTEGER NOT NULL, events INTEGER NOT NULL);
+            partition INTEGER NOT NULL, events INTEGER NOT NULL, flush_id TEXT);
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, timeout: float = 10.0) -> None:
         if not isinstance(path, (str, Path)) or not str(path):
             raise TypeError(f"path must be a non-empty str or Path, got: {brief(path)}")
         self.path = Path(path)
+        self.timeout = positive_number("timeout", timeout)
         self._lock = threading.Lock()
-        with self._connect() as db:
-            db.executescript(self.SCHEMA)
+        db = self._connect()
+        try:
+            with db:
+                db.executescript(self.SCHEMA)
+                columns = [row[1] for row in db.execute("PRAGMA table_info(flushes)")]
+                if "flush_id" not in columns:  # a file from before flush ids
+                    db.execute("ALTER TABLE flushes ADD COLUMN flush_id TEXT")
+                db.execute(
+                    "CREATE UNIQUE INDEX IF NOT EXISTS flushes_flush_id ON flushes(flush_id)"
+                )
+        finally:
+            db.close()
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=10)
+        return sqlite3.connect(self.path, timeout=self.timeout)
 
     def write(self, partition: int, data: Mapping[Any, int], flushed_at: float) -> None:
+        self.store(Flush(f"{uuid.uuid4().hex}:{partition}:1", partition, dict(data), flushed_at))
+
+    def store(self, flush: Flush) -> bool:
+        """Add ``flush`` to the totals unless its id is stored; return whether it was added."""
         with self._lock:
             db = self._connect()
             try:
-                with db:  # one transaction: totals and the flush log together
-                    db.executemany(
-                        "INSERT INTO totals (user_id, count) VALUES (?, ?) "
-                        "ON CONFLICT(user_id) DO UPDATE SET count = count + excluded.count",
-                        [(_to_sql(user_id), n) for user_id, n in data.items()],
-                    )
-                    db.execute(
-                        "INSERT INTO flushes (flushed_at, partition, events) VALUES (?, ?, ?)",
-                        (flushed_at, partition, sum(data.values())),
-                    )
+                with db:  # one transaction: the flush id and the totals together
+                    added = db.execute(
+                        "INSERT OR IGNORE INTO flushes (flush_id, flushed_at, partition, events) "
+                        "VALUES (?, ?, ?, ?)",
+                        (flush.id, flush.flushed_at, flush.partition, sum(flush.data.values())),
+                    ).rowcount
+                    if added:
+                        db.executemany(
+                            "INSERT INTO totals (user_id, count) VALUES (?, ?) "
+                            "ON CONFLICT(user_id) DO UPDATE SET count = count + excluded.count",
+                            [(_to_sql(user_id), n) for user_id, n in flush.data.items()],
+                        )
+                return bool(added)
             finally:
                 db.close()
 

@@ -6,22 +6,25 @@
     EventCollector.record_event(User("1", "MegaCorp", "enterprise"))
     Supervisor.which_children(sup)
     # [('EventFlusherPartitionSupervisor', #PID<0.20.0>, 'supervisor', ['PartitionSupervisor']),
-    #  ('EventCollectorPartitionSupervisor', #PID<0.16.0>, 'supervisor', ['PartitionSupervisor'])]
+    #  ('EventCollectorPartitionSupervisor', #PID<0.16.0>, 'supervisor', ['PartitionSupervisor']),
+    #  ('DeliverySupervisor', #PID<0.14.0>, 'supervisor', ['DeliverySupervisor'])]
     Supervisor.stop(sup)  # flushes every collector before it returns
 
 The tree::
 
     SummarizerSupervisor (one_for_one)
+    ├── DeliverySupervisor ───────────────── SinkDelivery, one per sink
     ├── EventCollectorPartitionSupervisor ── EventCollector 0..n-1
     └── EventFlusherPartitionSupervisor ──── EventFlusher 0..n-1
 
 one_for_one because the two halves do not depend on each other's state: a
 crashed flusher loses nothing (the collector keeps buffering), and a crashed
 collector leaves the flushers polling until it is back. Stopping runs in
-reverse: the intake closes, the flushers do a last flush, then the collectors
-flush what came after it, so a graceful stop reaches the sinks with everything.
-At interpreter exit a tree still running is stopped and flushed within its
-``exit_timeout``.
+reverse: the intake closes, the flushers do a last flush, the collectors flush
+what came after it, and last the delivery workers (`summarizer.delivery`)
+write what is queued for the sinks, so a graceful stop reaches the sinks with
+everything (or, for a sink that is down, the dead-letter file). At interpreter
+exit a tree still running is stopped and flushed within its ``exit_timeout``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import atexit
 import logging
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from .accounting import Accounting, books
@@ -73,7 +77,9 @@ class SummarizerSupervisor(Supervisor):
         return pid
 
     def init(self, options: TreeOptions) -> SupervisorFlags:  # type: ignore[override]
+        self.options = options
         children = [
+            options.outlet.deliveries.child_spec(),  # started first, so stopped last
             partitioned(EventCollector.child_spec(options), COLLECTORS, options),
             partitioned(EventFlusher.child_spec(options), FLUSHERS, options),
         ]
@@ -82,14 +88,19 @@ class SummarizerSupervisor(Supervisor):
     def prep_stop(self, reason: Any) -> None:
         """Close the intake before anything stops: later events are refused, counted."""
         PartitionSupervisor.close(COLLECTORS)
+        self.options.outlet.deliveries.begin_stop()  # the sinks get exit_timeout from now
 
     @staticmethod
     def accounting(timeout: float | None = 5.0) -> Accounting:
         """Return the books of the running (or last) tree: accepted, flushed, lost, pending."""
-        options = next(reversed(_running.values()), None) or TreeOptions(partitions=1)
         stats = PartitionSupervisor.stats(COLLECTORS)
         held = [_held(p, timeout) for p in range(len(stats.partitions))]
-        return books(stats, options.outlet, held)
+        return books(stats, _last().outlet, held)
+
+    @staticmethod
+    def dead_letters() -> Path:
+        """Return the dead-letter file of the running (or last) tree; it may not exist yet."""
+        return _last().outlet.deliveries.dead_letters.path
 
     @staticmethod
     def running(name: str = "SummarizerSupervisor") -> bool:
@@ -125,6 +136,11 @@ def _held(partition: int, timeout: float | None) -> int:
 _running: dict[str, TreeOptions] = {}  # trees started, newest last: stopped at exit
 
 
+def _last() -> TreeOptions:
+    """Return the options of the tree started last (a tree of none if none was)."""
+    return next(reversed(_running.values()), None) or TreeOptions(partitions=1, sinks=())
+
+
 @atexit.register
 def _stop_at_exit() -> None:
     """Stop and flush the trees still running, each within its bound; never hang."""
@@ -134,3 +150,4 @@ def _stop_at_exit() -> None:
                 Supervisor.stop(name, "shutdown", options.exit_timeout)
             except OtpError as e:
                 log.error("%s did not stop at exit: %s", name, e)
+                options.outlet.deliveries.abandon()  # the interpreter ends: file what is queued

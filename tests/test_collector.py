@@ -370,7 +370,7 @@ def test_a_collector_killed_while_terminate_delivers_its_buffer_counts_it_once(
     tree: Callable[..., Pid],
 ) -> None:
     sink = HoldingSink()
-    tree(sinks=[sink])
+    sup = tree(sinks=[sink])
     record(MEGACORP, 5)
     assert pending(0) == 5
     crashed = collector(0)
@@ -382,6 +382,7 @@ def test_a_collector_killed_while_terminate_delivers_its_buffer_counts_it_once(
     finally:
         sink.resume.set()
     thread.join(WAIT)
+    Supervisor.stop(sup)  # the sink's delivery worker finishes the write
 
     assert sink.totals() == {"1": 5}
     acc = SummarizerSupervisor.accounting()

@@ -5,14 +5,25 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 from support import FLUSHERS, WAIT
 
-from summarizer import EventCollector, EventFlusher, MemorySink, SummarizerSupervisor, TreeOptions
+from summarizer import (
+    EventCollector,
+    EventFlusher,
+    MemorySink,
+    RetryPolicy,
+    SinkAccount,
+    SummarizerSupervisor,
+    TreeOptions,
+    deadletter,
+)
 from summarizer.otp import GenServer, PartitionSupervisor, Pid, Process, StartError, Supervisor
 from summarizer.user import TEST_USERS
 
@@ -93,23 +104,38 @@ def test_a_graceful_stop_flushes_every_buffer(tree: Callable[..., Pid]) -> None:
     assert (acc.accepted, acc.flushed, acc.pending, acc.lost) == (1000, 1000, 0, {})
 
 
-def test_a_failing_sink_is_logged_counted_and_the_flusher_keeps_running(
-    tree: Callable[..., Pid], caplog: pytest.LogCaptureFixture
+def test_a_failing_sink_is_retried_dead_lettered_and_the_flusher_keeps_running(
+    tree: Callable[..., Pid], caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     flushes, on_flush = collecting()
     memory = MemorySink()
-    tree(flush_interval=0.02, sinks=[Broken(), memory], on_flush=on_flush)
+    sup = tree(
+        flush_interval=0.02,
+        sinks=[Broken(), memory],
+        on_flush=on_flush,
+        retry=RetryPolicy(max_attempts=2, base_delay=0.01),
+        dead_letters=tmp_path / "dead.jsonl",
+    )
 
     EventCollector.record_event(TEST_USERS[0])
     assert flushes.get(timeout=WAIT) == (0, {"1": 1})
     EventCollector.record_event(TEST_USERS[0])
     assert flushes.get(timeout=WAIT) == (0, {"1": 1})  # a later flush still arrives
+    deadline = time.monotonic() + WAIT
+    while SummarizerSupervisor.accounting().sinks["Broken()"].dead_lettered < 2:
+        assert time.monotonic() < deadline, "the failing sink's flushes were never given up"
+    Supervisor.stop(sup)
 
     assert memory.totals() == {"1": 2}  # the other sinks got every flush
-    assert SummarizerSupervisor.accounting().sink_errors == {"Broken()": 2}
+    acc = SummarizerSupervisor.accounting()
+    assert acc.sinks["Broken()"] == SinkAccount(
+        handed=2, delivered=0, retries=2, dead_lettered=2, queued=0
+    )
+    assert acc.sinks["MemorySink()"] == SinkAccount(2, 2, 0, 0, 0)
+    assert acc.sink_errors == {"Broken()": 4}  # two attempts per flush
     failures = [r for r in caplog.records if "sink Broken() failed" in r.getMessage()]
-    assert len(failures) == 2
-    assert all(r.exc_info and isinstance(r.exc_info[1], OSError) for r in failures)
+    assert len(failures) == 4
+    assert [f.data for f in deadletter.read(tmp_path / "dead.jsonl")] == [{"1": 1}, {"1": 1}]
 
 
 def test_a_failing_on_flush_is_counted_and_the_sinks_still_get_the_flush(

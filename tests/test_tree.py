@@ -61,24 +61,32 @@ def test_an_error_message_shows_at_most_80_characters_of_what_it_got() -> None:
     assert len(str(info.value)) < 150
 
 
-def test_which_children_shows_the_two_partition_supervisors_in_reverse_start_order(
+def test_which_children_shows_deliveries_collectors_flushers_in_reverse_start_order(
     tree: Callable[..., Pid],
 ) -> None:
-    sup = tree(partitions=3)
+    sup = tree(partitions=3, sinks=[MemorySink(), MemorySink()])
     children = Supervisor.which_children(sup)
     assert [(c.id, c.type, c.modules) for c in children] == [
         (FLUSHERS, "supervisor", ["PartitionSupervisor"]),
         (COLLECTORS, "supervisor", ["PartitionSupervisor"]),
+        ("DeliverySupervisor", "supervisor", ["DeliverySupervisor"]),
     ]
-    flushers, collectors = (c.pid for c in children)
+    flushers, collectors, deliveries = (c.pid for c in children)
     assert isinstance(flushers, Pid) and isinstance(collectors, Pid)
-    assert collectors < flushers  # the collectors started first
+    assert isinstance(deliveries, Pid)
+    # The delivery workers start first, so they stop last: after the final flush.
+    assert deliveries < collectors < flushers
     assert Supervisor.count_children(sup) == {
-        "specs": 2,
-        "active": 2,
-        "supervisors": 2,
+        "specs": 3,
+        "active": 3,
+        "supervisors": 3,
         "workers": 0,
     }
+    workers = Supervisor.which_children(deliveries)
+    assert [(c.id, c.type, c.modules) for c in workers] == [
+        (1, "worker", ["SinkDelivery"]),
+        (0, "worker", ["SinkDelivery"]),
+    ]
 
 
 @pytest.mark.parametrize("name", [COLLECTORS, FLUSHERS])

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from support import COLLECTORS, WAIT
 
-from summarizer import EventCollector, SummarizerSupervisor, User
+from summarizer import EventCollector, MemorySink, SummarizerSupervisor, User
 from summarizer.otp import GenServer, NoProcess, NoReply, Pid, Process, Stop, Supervisor
 from summarizer.user import TEST_USERS
 from summarizer.widgets import Dashboard, mermaid_sup_tree, users_table
@@ -123,18 +123,18 @@ def node_line(text: str, pid: Pid) -> str:
 
 
 def test_mermaid_sup_tree_draws_every_process_with_its_pid(tree: Callable[..., Pid]) -> None:
-    sup = tree()
+    sup = tree(sinks=[MemorySink()])
     text = mermaid_sup_tree(sup)
     assert text.splitlines()[0] == "graph TD"
     assert node_line(text, sup).endswith(":::root")
     assert "SummarizerSupervisor<br/>" in node_line(text, sup)
     children = list(every_child(sup))
-    assert len(children) == 2 + 3 + 3
+    assert len(children) == 3 + 1 + 3 + 3  # supervisors, one sink's worker, 3 partitions
     for child_id, pid, kind in children:
         line = node_line(text, pid)
         assert line.endswith(f":::{kind}")
         if kind == "worker":
-            assert re.search(rf'"Event(Collector|Flusher) {child_id}<br/>', line)
+            assert re.search(rf'"(EventCollector|EventFlusher|SinkDelivery) {child_id}<br/>', line)
         else:
             assert f'"{child_id}<br/>' in line
     assert text.count(" --> ") == len(children)
@@ -144,10 +144,13 @@ def test_mermaid_sup_tree_draws_every_process_with_its_pid(tree: Callable[..., P
 
 
 def test_mermaid_sup_tree_draws_children_in_start_order(tree: Callable[..., Pid]) -> None:
-    text = mermaid_sup_tree(tree())
+    text = mermaid_sup_tree(tree(sinks=[MemorySink(), MemorySink()]))
     labels = re.findall(r'\["([^<]*)<br/>', text)
     assert labels == [
         "SummarizerSupervisor",
+        "DeliverySupervisor",
+        "SinkDelivery 0",
+        "SinkDelivery 1",
         "EventCollectorPartitionSupervisor",
         "EventCollector 0",
         "EventCollector 1",

@@ -52,7 +52,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from queue import Empty
 from typing import Any, ClassVar, TypeVar
 
 from .child_spec import ChildSpec, validate_name
@@ -189,28 +188,6 @@ class GenServer:
 
     def lost_state(self, state: Any, reason: Any) -> None:
         """Account for state dropped by a kill, in the old thread, after its handler."""
-
-    def take_queued_casts(self, reason: Any) -> list[Any]:
-        """Take the casts queued now in this server's mailbox; fail its queued calls.
-
-        For ``terminate``, where an Erlang process may still ``receive``: a server
-        can handle what is queued before it exits. What arrives later is dropped
-        at exit (and reported to ``lost_messages``).
-        """
-        proc = current()
-        if proc is None:
-            raise RuntimeError("take_queued_casts must be called from the server's own thread")
-        casts: list[Any] = []
-        others: list[Any] = []
-        get = proc.mailbox.get_nowait
-        for _ in range(proc.mailbox.qsize()):
-            try:
-                msg = get()
-            except Empty:
-                break
-            (others if msg.__class__ is Envelope else casts).append(msg)
-        proc.discard(others, reason)
-        return casts
 
     # -- client API --------------------------------------------------------
 

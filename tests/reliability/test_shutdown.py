@@ -25,9 +25,16 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from support import WAIT, held
+from support import WAIT
 
-from summarizer import EventCollector, MemorySink, SQLiteSink, SummarizerSupervisor, User
+from summarizer import (
+    EventCollector,
+    MemorySink,
+    SQLiteSink,
+    SummarizerSupervisor,
+    User,
+    deadletter,
+)
 from summarizer.otp import CallTimeout, Process, Supervisor
 
 from .helpers import Tally, child_env, join_threads, poll, produce, stop_tree
@@ -152,6 +159,9 @@ class BlockingSink:
         with self._lock:
             self.totals.update(data)
 
+    def __repr__(self) -> str:
+        return "BlockingSink()"
+
 
 def test_a_sink_that_logs_on_the_summarizer_logger_deadlocks_neither_flushes_nor_stop(tree, caplog):
     caplog.set_level(logging.INFO, logger="summarizer")
@@ -169,9 +179,18 @@ def test_a_sink_that_logs_on_the_summarizer_logger_deadlocks_neither_flushes_nor
     assert sink.totals == expected
 
 
-def test_a_sink_that_raises_is_counted_and_the_other_sinks_get_everything(tree):
+def test_a_sink_that_raises_is_counted_dead_lettered_and_the_other_sinks_get_everything(
+    tree, tmp_path
+):
     raising, memory, tally = RaisingSink(), MemorySink(), Tally()
-    sup = tree(flush_interval=0.02, partitions=2, sinks=[raising, memory], on_flush=tally)
+    letters = tmp_path / "dead.jsonl"
+    sup = tree(
+        flush_interval=0.02,
+        partitions=2,
+        sinks=[raising, memory],
+        on_flush=tally,
+        dead_letters=letters,
+    )
     producers, expected = produce(200_000)
     assert raising.failed.wait(WAIT)
     join_threads(producers, WAIT * 6, "the producers")
@@ -183,32 +202,43 @@ def test_a_sink_that_raises_is_counted_and_the_other_sinks_get_everything(tree):
     assert memory.totals() == expected
     assert tally.totals == expected
     assert acc.sink_errors == {"RaisingSink()": raising.calls}
-    assert raising.calls == tally.calls
+    books = acc.sinks["RaisingSink()"]
+    assert books.handed == tally.calls  # it was handed every flush...
+    assert books.dead_lettered == books.handed  # ...and, never taking one, dead-lettered all
+    dead: Counter[Any] = Counter()
+    for flush in deadletter.read(letters):
+        dead.update(flush.data)
+    assert dead == expected
 
 
-def test_a_sink_that_blocks_delays_the_stop_by_the_shutdown_times_only_and_loses_nothing(tree):
+def test_a_sink_that_blocks_delays_the_stop_by_its_workers_shutdown_only_and_loses_nothing(
+    tree, tmp_path
+):
     before = set(threading.enumerate())
     sink = BlockingSink()
-    sup = tree(flush_interval=0.02, partitions=1, sinks=[sink])
+    letters = tmp_path / "dead.jsonl"
+    sup = tree(flush_interval=0.02, partitions=1, sinks=[sink], dead_letters=letters)
     user = User("1", "MegaCorp", "enterprise")
     try:
         for _ in range(1_000):
             EventCollector.record_event(user)
-        assert sink.entered.wait(WAIT), "the flusher never reached the sink"
-        # The flusher now waits in the sink with what it flushed; the collector buffers on.
+        assert sink.entered.wait(WAIT), "the delivery worker never reached the sink"
+        # The sink's worker now waits in the sink; the flushers flush on regardless.
         for _ in range(500):
             EventCollector.record_event(user)
-        poll(lambda: held(0) == 500, WAIT, "the collector to buffer 500")
+        poll(lambda: SummarizerSupervisor.accounting().flushed == 1_500, WAIT, "the flushes")
 
-        seconds = stop_tree(sup)  # flusher: 5 s then killed; collector: the same
+        seconds = stop_tree(sup)  # the worker: exit_timeout (1 s) to drain + 5 s, then killed
         print(f"\nstop with a blocked sink took {seconds:.2f} s")
-        assert seconds < 2 * SHUTDOWN + 3.0
+        assert seconds < 1.0 + SHUTDOWN + 3.0
     finally:
         sink.release.set()
     join_threads([t for t in threading.enumerate() if t not in before], WAIT, "the sink's threads")
 
     acc = SummarizerSupervisor.accounting()
-    assert acc.accepted == 1_500
-    assert acc.flushed == 1_500, "what the sink was handed was not counted as flushed"
+    assert acc.accepted == acc.flushed == 1_500
     assert acc.lost == {}, f"events the sink received were also counted lost: {acc.lost}"
-    assert sum(sink.totals.values()) == 1_500
+    books = acc.sinks["BlockingSink()"]
+    assert books.queued == 0 and books.delivered + books.dead_lettered == books.handed
+    dead = sum(n for flush in deadletter.read(letters) for n in flush.data.values())
+    assert sum(sink.totals.values()) + dead == 1_500  # the sink's write finished; the rest waits
