@@ -5,10 +5,11 @@
     python -m summarizer run --events 100000 --max-concurrency 2000 --partitions 3 \\
         --flush-interval 1 --seed 42 --db summary.sqlite
 
-It starts ``SummarizerSupervisor``, records ``--events`` events for the seed's five
-users (a seeded random choice each) through ``async_stream``, stops the tree
-gracefully and prints the totals per user and the accounting. The exit code is 0
-when every recorded event was flushed to its user, 1 otherwise.
+It starts ``SummarizerSupervisor``, records ``--events`` events for the Livebook's
+five test users (a seeded random choice each) through ``async_stream``, stops the
+tree gracefully and prints the totals per user and the accounting. The exit code is
+0 when every recorded event was flushed to its user, 1 otherwise, and 2 (with
+``run``'s usage) for a bad option, never a traceback.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict
+from typing import NoReturn
 
 from . import EventCollector, LogSink, MemorySink, SQLiteSink, SummarizerSupervisor
 from .otp import NoProcess, Supervisor, async_stream, schedulers_online
@@ -84,10 +86,12 @@ def parser() -> argparse.ArgumentParser:
     commands = cli.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser(
         "run",
-        help="record events through the seed's supervision tree and check the totals",
-        description="Record events for the seed's five users through SummarizerSupervisor, "
-        "stop it gracefully, print the totals; exit 0 when nothing was lost, else 1.",
+        help="record events through the Livebook's supervision tree and check the totals",
+        description="Record events for the Livebook's five test users through "
+        "SummarizerSupervisor, stop it gracefully, print the totals; exit 0 when nothing "
+        "was lost, else 1.",
     )
+    run.set_defaults(usage=run)  # errors found after parsing print `run`'s usage
     options: list[tuple[str, Callable[[str], object], object, str, str]] = [
         ("--events", positive_int, 100_000, "N", "events to record"),
         ("--max-concurrency", positive_int, 2000, "N", "async_stream's max_concurrency"),
@@ -108,6 +112,15 @@ def parser() -> argparse.ArgumentParser:
     return cli
 
 
+def option_error(usage: argparse.ArgumentParser, error: Exception) -> NoReturn:
+    """Exit 2 with ``usage`` and ``error``, naming the option when the message names it."""
+    message = str(error)
+    option = "--" + message.split(" ", 1)[0].replace("_", "-")
+    if any(option in action.option_strings for action in usage._actions):
+        message = f"argument {option}: {message.split(' ', 1)[1]}"
+    usage.error(message)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     cli = parser()
@@ -120,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.setLevel(logging.INFO)
     log.propagate = False
     try:
-        return run(cli, args)
+        return run(args)
     except KeyboardInterrupt:  # the tree was stopped (and flushed) on the way out
         print("interrupted", file=sys.stderr)
         return 130
@@ -130,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.propagate = saved[1]
 
 
-def run(cli: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Perform the Livebook's Run section; return 0 if every event was flushed."""
     import pandas as pd  # imported here, so --help and option errors stay quick
 
@@ -142,14 +155,18 @@ def run(cli: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             db = SQLiteSink(args.db)
             db_before = db.totals()
         except (sqlite3.Error, OSError) as e:
-            cli.error(f"argument --db: cannot open {args.db}: {e}")
+            usage: argparse.ArgumentParser = args.usage
+            usage.error(f"argument --db: cannot open {args.db}: {e}")
         sinks.append(db)
     if SummarizerSupervisor.running():
         with contextlib.suppress(NoProcess):  # it may stop on its own meanwhile
             Supervisor.stop("SummarizerSupervisor")
-    sup = SummarizerSupervisor.start_link(
-        flush_interval=args.flush_interval, partitions=args.partitions, sinks=sinks
-    )
+    try:  # the package checks what the parser cannot know, such as the partitions' limit
+        sup = SummarizerSupervisor.start_link(
+            flush_interval=args.flush_interval, partitions=args.partitions, sinks=sinks
+        )
+    except (TypeError, ValueError) as e:
+        option_error(args.usage, e)
     try:
         print("Supervisor.which_children(sup):")
         for child in Supervisor.which_children(sup):
