@@ -25,6 +25,7 @@ from .phash2 import phash2
 from .process import Pid, Process, TimerRef
 from .supervisor import Child, Supervisor
 from .task import TaskTimeout, async_stream, schedulers_online
+from .trace import Trace, trace
 
 __all__ = [
     "AlreadyStarted",
@@ -47,7 +48,9 @@ __all__ = [
     "Supervisor",
     "TaskTimeout",
     "TimerRef",
+    "Trace",
     "async_stream",
     "phash2",
     "schedulers_online",
+    "trace",
 ]
