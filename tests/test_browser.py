@@ -97,6 +97,7 @@ POLL = 0.1  # seconds between looks at the page while the cells run
 SETTLE_MS = 300  # after the first flush is shown, wait this long before the live screenshots
 OPENED_TIMEOUT = 20.0  # seconds for the stored views (and, after the run, Mermaid) to draw
 USERS_ROWS = 5
+UNTRUSTED = "untrusted-"  # the name prefix of the copy opened as a reader who did not trust it
 RUN_EVENTS = 100_000  # the Run section's events: the closed dashboard's final total
 CLIMB = 3  # distinct totals the dashboard must show on its way to RUN_EVENTS
 
@@ -142,6 +143,7 @@ class Run:
     kernel: dict[str, Any] | None = None
     kernel_error: str = ""
     opened: dict[str, Any] = field(default_factory=dict)
+    opened_untrusted: dict[str, Any] = field(default_factory=dict)
     mermaid: dict[str, Any] = field(default_factory=dict)
     screenshots: dict[str, Path] = field(default_factory=dict)
     live_shots: bool = False
@@ -229,6 +231,10 @@ def jupyter_lab(tmp: Path, notebook: Path, deadline: float) -> Iterator[Lab]:
     root = tmp / "root"
     root.mkdir()
     shutil.copy2(notebook, root / notebook.name)
+    # A copy nobody trusted: trust goes by content, so this one differs in its metadata.
+    content = json.loads(notebook.read_text())
+    content["metadata"]["summarizer_untrusted_copy"] = True
+    (root / f"{UNTRUSTED}{notebook.name}").write_text(json.dumps(content, indent=1))
     settings = tmp / "lab-settings"
     for plugin, values in LAB_SETTINGS.items():
         path = settings / f"{plugin}.jupyterlab-settings"
@@ -407,6 +413,7 @@ def drive(lab: Lab, notebook_name: str, cells: int, deadline: float) -> Run:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
         try:
+            run.opened_untrusted = _open_untrusted(browser.new_page(), lab, notebook_name, cells)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.add_init_script(JS["gate"])
             page.on(
@@ -423,6 +430,33 @@ def drive(lab: Lab, notebook_name: str, cells: int, deadline: float) -> Run:
         finally:
             browser.close()
     return run
+
+
+def _open_untrusted(page: Page, lab: Lab, notebook_name: str, cells: int) -> dict[str, Any]:
+    """Open the untrusted copy in a workspace of its own; return what it shows, unrun."""
+    name = f"{UNTRUSTED}{notebook_name}"
+    try:
+        page.goto(f"{lab.url}/lab/workspaces/untrusted/tree/{name}", timeout=OPEN_TIMEOUT * 1000)
+        _wait(
+            page,
+            f"() => document.querySelectorAll('.jp-Notebook .jp-Cell').length >= {cells}",
+            f"the untrusted copy did not render its {cells} cells",
+            OPEN_TIMEOUT,
+        )
+        with contextlib.suppress(PlaywrightError):
+            page.wait_for_function(
+                "() => !!document.querySelector('table.summarizer-users')"
+                " && !!document.querySelector('.summarizer-live-counts')",
+                timeout=OPENED_TIMEOUT * 1000,
+            )
+        opened: dict[str, Any] = page.evaluate(JS["opened"])
+        with contextlib.suppress(PlaywrightError):
+            page.locator(".jp-OutputArea-output:has(.summarizer-live-counts)").first.screenshot(
+                path=str(ARTIFACTS / "opened_untrusted.png"), timeout=10000
+            )
+        return opened
+    finally:
+        page.close()
 
 
 def _run_in_page(
@@ -457,6 +491,7 @@ def _run_in_page(
             timeout=OPENED_TIMEOUT * 1000,
         )
     run.opened = page.evaluate(JS["opened"])
+    _shoot_element(page, run, "static_tree", ".jp-MarkdownCell .jp-RenderedMermaid")
     _shoot_element(
         page, run, "opened_users_table", ".jp-OutputArea-output:has(table.summarizer-users)"
     )
@@ -547,6 +582,8 @@ def _shown(run: Run) -> list[int]:
 
 def check_opened(opened: dict[str, Any]) -> list[str]:
     """Return what is wrong with the notebook as a reader sees it on opening it."""
+    if not opened:
+        return []
     problems = [f"on open, a cell shows a widget's text repr: {r!r}" for r in opened["reprs"]]
     if opened["usersRows"] != USERS_ROWS or not opened["usersVisible"]:
         problems.append(
@@ -564,9 +601,11 @@ def check_opened(opened: dict[str, Any]) -> list[str]:
 
 def check(run: Run) -> list[str]:
     """Return one message per failed check, saying what was missing."""
-    problems: list[str] = (
-        check_opened(run.opened) if run.opened else ["the page was not read on open"]
-    )
+    problems: list[str] = []
+    for trust, opened in (("trusted", run.opened), ("untrusted", run.opened_untrusted)):
+        if not opened:
+            problems.append(f"the {trust} notebook was not read on open")
+        problems += [f"{trust}: {problem}" for problem in check_opened(opened)]
     result, rec = run.result, run.recorder
 
     # Cells: none shows an error, and each ran ([n]:).

@@ -370,6 +370,7 @@ def test_each_view_carries_a_static_html_table_for_an_untrusted_notebook() -> No
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert "summarizer-live-counts" in bundle["text/html"]
     assert "<tr><td>1</td><td>MegaCorp</td><td>3</td></tr>" in bundle["text/html"]
+    assert "<svg" not in bundle["text/html"]  # an untrusted notebook's sanitizer drops it
     assert not bundle["text/plain"].startswith("VBox(")
 
 

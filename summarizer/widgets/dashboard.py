@@ -270,7 +270,7 @@ class Dashboard:
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         with self._changed:
-            static = self._counts_html() + self._log_html()
+            static = self._counts_html(chart=False) + self._log_html()  # sanitizers drop SVG
         return with_html(self.widget, static, repr(self), **kwargs)
 
     def __repr__(self) -> str:
@@ -376,7 +376,7 @@ class Dashboard:
 
     # -- rendering (updater thread) ------------------------------------------
 
-    def _counts_html(self) -> str:
+    def _counts_html(self, chart: bool = True) -> str:
         total = sum(self._totals.values())
         names = self._names
 
@@ -401,7 +401,7 @@ class Dashboard:
             f"<tbody>{users}</tbody></table>"
             "<table><thead><tr><th>partition</th><th>events</th></tr></thead>"
             f"<tbody>{parts}</tbody></table></div>"
-            f"{self._chart_svg()}</div>"
+            f"{self._chart_svg() if chart else ''}</div>"
         )
 
     def _chart_svg(self, width: int = 300, height: int = 60) -> str:
