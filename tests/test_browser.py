@@ -2,18 +2,22 @@
 
 How it works:
 
-1. The notebook is copied, alone, into a temporary root directory: JupyterLab never sees
-   the repository's copy, so it cannot save over it (the kernel imports ``summarizer``
-   from the editable install). ``python -m jupyterlab`` serves that root on a free port
-   of 127.0.0.1, with no token and temporary settings, workspaces, runtime, config and
-   data directories. The settings turn notebook windowing off (JupyterLab 4 skips
-   rendering off-screen cells otherwise) and start the notebook's kernel without a
-   "Select Kernel" dialog; the news prompt is off by the project's own
-   ``overrides.json``, which ``make`` installs into the venv. The copy is trusted first,
-   as ``make lab`` trusts the notebooks, so the stored widget views render.
-2. Playwright drives Debian's Chromium (never a downloaded browser): it opens the
-   notebook, waits until the kernel is idle and checks what a reader sees before running
-   anything (no widget's text repr; the users table; the stored dashboard), installs a
+1. The notebook is copied, with an untrusted twin, into a temporary root directory:
+   JupyterLab never sees the repository's copy, so it cannot save over it (the kernel
+   imports ``summarizer`` from the editable install). ``python -m jupyterlab`` serves
+   that root on a free port of 127.0.0.1, with no token and temporary settings,
+   workspaces, runtime, config and data directories. The settings turn notebook
+   windowing off (JupyterLab 4 skips rendering off-screen cells otherwise) and start the
+   notebook's kernel without a "Select Kernel" dialog; the news prompt is off by the
+   project's own ``overrides.json``, which ``make`` installs into the venv. The copy is
+   trusted first, as ``make lab`` trusts the notebooks, so the stored widget views
+   render.
+2. Playwright drives Debian's Chromium (never a downloaded browser). It first opens a
+   copy nobody trusted (it differs in its metadata: trust goes by content), in a
+   workspace of its own, and checks what a reader sees there before running anything:
+   no widget's text repr, the users table and the stored dashboard, from the views'
+   static HTML. Then it opens the trusted notebook, waits until the kernel is idle,
+   checks the same (from the stored widget state), installs a
    recorder in the page (a MutationObserver that notes every total the live counts view
    shows and whether the supervision tree's Mermaid diagram rendered) and clicks Run >
    Run All Cells.
@@ -22,7 +26,7 @@ How it works:
    the live screenshots (``live_views.png``, ``live_counts.png``, ``sup_tree.png`` in
    ``artifacts/browser/``), so that they show one consistent moment of the run; then it
    receives them all, in order. (The notebook stops its tree and closes the dashboard at
-   its end, so only a screenshot taken during the run shows the tree live.)
+   the end of its Run section, so only a screenshot taken during the run shows it live.)
 4. It waits, within a bound, until no cell shows ``[*]`` and the kernel is idle, saves
    ``users_table.png`` and checks: no cell shows an error or was left unrun; the users
    table has its 5 rows; the live counts climbed through at least 3 totals before the
