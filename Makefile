@@ -40,7 +40,14 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install -e '.[dev]'
 	touch $@
 
-venv: $(STAMP)
+# The project's JupyterLab settings (no news popup, no update check), installed
+# into the venv's JupyterLab, where every user's settings start from them.
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+$(LAB_OVERRIDES): jupyterlab/overrides.json $(STAMP)
+	mkdir -p $(dir $@)
+	cp jupyterlab/overrides.json $@
+
+venv: $(STAMP) $(LAB_OVERRIDES)
 
 # Debian's chromium for the browser test (we never run `playwright install`) and
 # Debian's postgresql for the PostgresSink tests (they start their own server).
@@ -62,10 +69,16 @@ system-deps:
 
 # --- the two README commands ---------------------------------------------------
 
-lab: $(STAMP)
-	$(JUPYTER) lab $(NOTEBOOK) $(LAB_ARGS)
+# Trust the project's notebooks first: JupyterLab renders the widget views stored in
+# a notebook only when it is trusted. `--allow-root` only when running as root
+# (containers, many cloud notebooks). The server prints the URL to open.
+ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-test: system-deps lint
+lab: $(STAMP) $(LAB_OVERRIDES)
+	$(JUPYTER) trust $(or $(NOTEBOOKS),$(NOTEBOOK))
+	$(JUPYTER) lab $(NOTEBOOK) $(ROOT_ARGS) $(LAB_ARGS)
+
+test: system-deps lint $(LAB_OVERRIDES)
 	$(PYTEST) $(wildcard tests) $(NBVAL_ARGS) -p no:cacheprovider $(PYTEST_ARGS)
 
 # --- the rest ------------------------------------------------------------------
@@ -79,10 +92,13 @@ format: $(STAMP)
 	$(RUFF) check --select I --fix $(SRC_DIRS)
 	$(RUFF) format $(SRC_DIRS)
 
-# Regenerate the stored outputs from a fresh kernel (what nbval compares against).
+# Regenerate the stored outputs from a fresh kernel (what nbval compares against),
+# with the widgets' state, so the views render on open; then trust the result.
 notebook-outputs: $(STAMP)
 	$(JUPYTER) nbconvert --to notebook --execute --inplace \
-		--ExecutePreprocessor.timeout=300 $(or $(NOTEBOOKS),$(NOTEBOOK))
+		--ExecutePreprocessor.timeout=300 --ExecutePreprocessor.store_widget_state=True \
+		$(or $(NOTEBOOKS),$(NOTEBOOK))
+	$(JUPYTER) trust $(or $(NOTEBOOKS),$(NOTEBOOK))
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

@@ -5,17 +5,18 @@
     python -m summarizer run --events 100000 --max-concurrency 2000 --partitions 3 \\
         --flush-interval 1 --seed 42 --db summary.sqlite
 
-It starts ``SummarizerSupervisor``, records ``--events`` events for the seed's five
-users (a seeded random choice each) through ``async_stream``, stops the tree
-gracefully and prints the totals per user and the accounting. The exit code is 0
-when every recorded event was flushed to its user, 1 otherwise. ``--db`` takes a
-SQLite file or a ``postgresql://`` URL.
+It starts ``SummarizerSupervisor``, records ``--events`` events for the Livebook's
+five test users (a seeded random choice each) through ``async_stream``, stops the
+tree gracefully and prints the totals per user and the accounting. The exit code is
+0 when every recorded event was flushed to its user, 1 otherwise, and 2 (with
+``run``'s usage) for a bad option, never a traceback.
 
 ::
 
     python -m summarizer replay dead-letters.jsonl --db postgresql://localhost/metrics
 
-replays a dead-letter file into a database; flushes stored before are skipped.
+replays a dead-letter file into a database (``--db`` takes a SQLite file or a
+``postgresql://`` URL); flushes stored before are skipped.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict
+from typing import NoReturn
 
 from . import EventCollector, LogSink, MemorySink, PostgresSink, SQLiteSink, SummarizerSupervisor
 from .deadletter import replay
@@ -92,10 +94,12 @@ def parser() -> argparse.ArgumentParser:
     commands = cli.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser(
         "run",
-        help="record events through the seed's supervision tree and check the totals",
-        description="Record events for the seed's five users through SummarizerSupervisor, "
-        "stop it gracefully, print the totals; exit 0 when nothing was lost, else 1.",
+        help="record events through the Livebook's supervision tree and check the totals",
+        description="Record events for the Livebook's five test users through "
+        "SummarizerSupervisor, stop it gracefully, print the totals; exit 0 when nothing "
+        "was lost, else 1.",
     )
+    run.set_defaults(usage=run)  # errors found after parsing print `run`'s usage
     options: list[tuple[str, Callable[[str], object], object, str, str]] = [
         ("--events", positive_int, 100_000, "N", "events to record"),
         ("--max-concurrency", positive_int, 2000, "N", "async_stream's max_concurrency"),
@@ -125,6 +129,7 @@ def parser() -> argparse.ArgumentParser:
         description="Replay the flushes of a dead-letter file (JSON Lines) into a database; "
         "flushes it already stored are skipped, so replaying twice changes nothing.",
     )
+    again.set_defaults(usage=again)  # errors found after parsing print `replay`'s usage
     again.add_argument("file", metavar="FILE", help="the dead-letter file")
     again.add_argument(
         "--db", required=True, metavar="PATH|URL", help="a SQLite file or a postgresql:// URL"
@@ -147,12 +152,21 @@ def db_errors() -> tuple[type[BaseException], ...]:
     return errors
 
 
-def open_db(cli: argparse.ArgumentParser, target: str) -> SQLiteSink | PostgresSink:
+def open_db(usage: argparse.ArgumentParser, target: str) -> SQLiteSink | PostgresSink:
     """Open ``--db``: a postgresql:// URL or a SQLite path; exit 2 if it cannot be opened."""
     try:
         return PostgresSink(target) if is_postgres(target) else SQLiteSink(target)
     except db_errors() as e:
-        cli.error(f"argument --db: cannot open {target}: {e}")
+        usage.error(f"argument --db: cannot open {target}: {e}")
+
+
+def option_error(usage: argparse.ArgumentParser, error: Exception) -> NoReturn:
+    """Exit 2 with ``usage`` and ``error``, naming the option when the message names it."""
+    message = str(error)
+    option = "--" + message.split(" ", 1)[0].replace("_", "-")
+    if f"[{option} " in usage.format_usage():  # an option of this command: name it
+        message = f"argument {option}: {message.split(' ', 1)[1]}"
+    usage.error(message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -167,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.setLevel(logging.INFO)
     log.propagate = False
     try:
-        return run(cli, args) if args.command == "run" else replay_file(cli, args)
+        return run(args) if args.command == "run" else replay_file(args)
     except KeyboardInterrupt:  # the tree was stopped (and flushed) on the way out
         print("interrupted", file=sys.stderr)
         return 130
@@ -177,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.propagate = saved[1]
 
 
-def run(cli: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Perform the Livebook's Run section; return 0 if every event was flushed."""
     import pandas as pd  # imported here, so --help and option errors stay quick
 
@@ -186,15 +200,18 @@ def run(cli: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     db: SQLiteSink | PostgresSink | None = None
     db_before = {}
     if args.db is not None:
-        db = open_db(cli, args.db)
+        db = open_db(args.usage, args.db)
         db_before = db.totals()
         sinks.append(db)
     if SummarizerSupervisor.running():
         with contextlib.suppress(NoProcess):  # it may stop on its own meanwhile
             Supervisor.stop("SummarizerSupervisor")
-    sup = SummarizerSupervisor.start_link(
-        flush_interval=args.flush_interval, partitions=args.partitions, sinks=sinks
-    )
+    try:  # the package checks what the parser cannot know, such as the partitions' limit
+        sup = SummarizerSupervisor.start_link(
+            flush_interval=args.flush_interval, partitions=args.partitions, sinks=sinks
+        )
+    except (TypeError, ValueError) as e:
+        option_error(args.usage, e)
     try:
         print("Supervisor.which_children(sup):")
         for child in Supervisor.which_children(sup):
@@ -258,15 +275,16 @@ def run(cli: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def replay_file(cli: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def replay_file(args: argparse.Namespace) -> int:
     """Replay a dead-letter file into ``--db``; return 0, or 1 if the database failed."""
-    db = open_db(cli, args.db)
+    usage: argparse.ArgumentParser = args.usage
+    db = open_db(usage, args.db)
     try:
         stored, skipped = replay(args.file, db)
     except FileNotFoundError as e:
-        cli.error(f"argument FILE: cannot read {args.file}: {e}")
+        usage.error(f"argument FILE: cannot read {args.file}: {e}")
     except ValueError as e:
-        cli.error(f"argument FILE: {e}")
+        usage.error(f"argument FILE: {e}")
     except db_errors() as e:  # the database failed midway: what was stored stays, once
         print(f"replay stopped: {args.db} failed: {e}; run it again", file=sys.stderr)
         return 1

@@ -2,30 +2,45 @@
 
 How it works:
 
-1. The notebook is copied, alone, into a temporary root directory: JupyterLab never sees
-   the repository's copy, so it cannot save over it (the kernel imports ``summarizer``
-   from the editable install). ``python -m jupyterlab`` serves that root on a free port
-   of 127.0.0.1, with no token and temporary settings, workspaces, runtime and config
-   directories. The settings turn notebook windowing off (JupyterLab 4 skips rendering
-   off-screen cells otherwise), turn the news prompt off and start the notebook's kernel
-   without a "Select Kernel" dialog.
-2. Playwright drives Debian's Chromium (never a downloaded browser): it opens the
-   notebook, waits until the kernel is idle, installs a recorder in the page (a
-   MutationObserver that notes every total the live counts view shows and whether the
-   supervision tree's Mermaid diagram rendered) and clicks Run > Run All Cells.
-3. While the cells run, ``SETTLE_MS`` after the first flush shows in the counts, with the
+1. The notebook is copied, with an untrusted twin, into a temporary root directory:
+   JupyterLab never sees the repository's copy, so it cannot save over it (the kernel
+   imports ``summarizer`` from the editable install). ``python -m jupyterlab`` serves
+   that root on a free port of 127.0.0.1, with no token and temporary settings,
+   workspaces, runtime, config and data directories. The settings turn notebook
+   windowing off (JupyterLab 4 skips rendering off-screen cells otherwise) and start the
+   notebook's kernel without a "Select Kernel" dialog; the news prompt is off by the
+   project's own ``overrides.json``, which ``make`` installs into the venv. The copy is
+   trusted first, as ``make lab`` trusts the notebooks, so the stored widget views
+   render.
+2. Playwright drives Debian's Chromium (never a downloaded browser). It first opens a
+   copy nobody trusted (it differs in its metadata: trust goes by content), in a
+   workspace of its own, and checks what a reader sees there before running anything:
+   no widget's text repr, the users table and the stored dashboard, from the views'
+   static HTML. Then it opens the trusted notebook, waits until the kernel is idle,
+   checks the same (from the stored widget state), installs a
+   recorder in the page (a MutationObserver that notes every total the live counts view
+   shows and whether the supervision tree's Mermaid diagram rendered) and clicks Run >
+   Run All Cells.
+3. While the cells run, ``SETTLE_MS`` after the third flush shows in the counts, with the
    tree drawn, the page holds back the kernel's messages for the moment it takes to save
    the live screenshots (``live_views.png``, ``live_counts.png``, ``sup_tree.png`` in
    ``artifacts/browser/``), so that they show one consistent moment of the run; then it
    receives them all, in order. (The notebook stops its tree and closes the dashboard at
-   its end, so only a screenshot taken during the run shows the tree live.)
+   the end of its Run section, so only a screenshot taken during the run shows it live.)
 4. It waits, within a bound, until no cell shows ``[*]`` and the kernel is idle, saves
    ``users_table.png`` and checks: no cell shows an error or was left unrun; the users
-   table has its 5 rows; the live counts changed at least twice, showed the recorded
-   events with the right count per user and ended at the kernel's own ``dash.total()``
-   and ``dash.totals()`` (asked over the kernel's connection file: the notebook's
-   ``dash`` and ``expected``); the tree rendered as a diagram; the log panel received
-   the flushers' lines; and the repository's notebook is byte-identical to before.
+   table has its 5 rows; the live counts climbed through at least 3 totals before the
+   recorded events, showed those with the right count per user and ended, closed, at
+   exactly 100,000, the kernel's own ``dash.total()`` and ``dash.totals()`` (asked over
+   the kernel's connection file: the notebook's ``dash`` and ``expected``); the tree
+   rendered as a diagram, the message trace as a sequence diagram, and no Mermaid
+   failed; the log panel received the flushers' lines; the news prompt never showed;
+   and the repository's notebook is byte-identical to before.
+
+``test_make_lab_answers_on_the_url_it_prints`` runs ``make lab`` itself (as root it adds
+``--allow-root``) and checks that the server answers on the URL it prints.
+
+The JavaScript run in the page is in ``test_browser.js``, one section per snippet.
 
 The server, its kernel and the browser are stopped whatever happens. Every failed check
 says what was missing; all of them are reported together.
@@ -63,13 +78,32 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "supervisor_replication.ipynb"
 ARTIFACTS = REPO / "artifacts" / "browser"
 
+
+def _load_js(path: Path) -> dict[str, str]:
+    """Return the snippets of ``path`` by name: each starts at a line ``// @name``."""
+    snippets: dict[str, list[str]] = {}
+    lines: list[str] = []
+    for line in path.read_text().splitlines():
+        if line.startswith("// @"):
+            lines = snippets.setdefault(line[4:].strip(), [])
+        else:
+            lines.append(line)
+    return {name: "\n".join(body).strip() for name, body in snippets.items()}
+
+
+JS = _load_js(Path(__file__).with_suffix(".js"))
+
 BUDGET = 170.0  # seconds for the whole test: server, browser, run, checks
 SERVER_START = 60.0  # seconds for `jupyter lab` to answer /api
 OPEN_TIMEOUT = 60.0  # seconds for the notebook to render and its kernel to be idle
 RUN_START = 30.0  # seconds for Run All Cells to queue the cells
 POLL = 0.1  # seconds between looks at the page while the cells run
 SETTLE_MS = 300  # after the first flush is shown, wait this long before the live screenshots
+OPENED_TIMEOUT = 20.0  # seconds for the stored views (and, after the run, Mermaid) to draw
 USERS_ROWS = 5
+UNTRUSTED = "untrusted-"  # the name prefix of the copy opened as a reader who did not trust it
+RUN_EVENTS = 100_000  # the Run section's events: the closed dashboard's final total
+CLIMB = 3  # distinct totals the dashboard must show on its way to RUN_EVENTS
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -89,146 +123,7 @@ LAB_SETTINGS = {
         "windowingMode": "none",
         "autoStartDefaultKernel": True,
     },
-    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
 }
-
-# Runs in the page before JupyterLab loads. JupyterLab receives kernel messages through
-# `WebSocket.onmessage`; this gate can hold them back, in order, while the test takes the
-# live screenshots, so that they show one moment of the run. The kernel runs on meanwhile;
-# on release the page receives everything it held, in order.
-GATE_JS = r"""(() => {
-  const gate = {frozen: false, held: [],
-    release() { while (this.held.length) this.held.shift()(); this.frozen = false; }};
-  window.__summarizerGate = gate;
-  const onmessage = Object.getOwnPropertyDescriptor(WebSocket.prototype, "onmessage");
-  Object.defineProperty(WebSocket.prototype, "onmessage", {
-    configurable: true, enumerable: onmessage.enumerable, get: onmessage.get,
-    set(handler) {
-      const socket = this;
-      onmessage.set.call(this, typeof handler !== "function" ? handler : function (event) {
-        if (gate.frozen) gate.held.push(() => handler.call(socket, event));
-        else return handler.call(socket, event);
-      });
-    },
-  });
-})();"""
-
-# Installed in the page before Run All Cells; the MutationObserver sees every render. It
-# notes each total the live counts show, and whether the tree's diagram rendered. SETTLE_MS
-# after a nonzero total is first shown with the tree drawn (the partitions' first flushes
-# arrive within milliseconds of each other), at the first look that finds both again, it
-# freezes the gate: the test then takes the live screenshots and releases it.
-RECORDER_JS = r"""(settleMs) => {
-  const rec = {totals: [], treeRendered: false, treeText: "", treeErrors: [], froze: null};
-  window.__summarizerRecorder = rec;
-  let lastSrc = null;
-  let settledAt = null;  // when the live screenshots may be taken
-  const look = () => {
-    let total = null;
-    const counts = document.querySelector(".summarizer-live-counts");
-    if (counts) {
-      const m = /Flushed events\s*\((\w+)\):\s*([\d,]+)/.exec(counts.textContent);
-      if (m) {
-        total = parseInt(m[2].replace(/,/g, ""), 10);
-        const last = rec.totals[rec.totals.length - 1];
-        if (!last || last.total !== total || last.state !== m[1]) {
-          const table = counts.querySelector("table");
-          const users = table ? [...table.querySelectorAll("tbody tr")].map(
-            (tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent.trim())) : [];
-          rec.totals.push({at: performance.now(), state: m[1], total, users});
-        }
-      }
-    }
-    const tree = document.querySelector(".summarizer-sup-tree");
-    let drawn = false;
-    if (tree) {
-      for (const warn of tree.querySelectorAll(".jp-RenderedMermaid.jp-mod-warning")) {
-        const text = warn.textContent.trim().slice(0, 300);
-        if (!rec.treeErrors.includes(text)) rec.treeErrors.push(text);
-      }
-      // JupyterLab 4 draws Mermaid as <img src="data:image/svg+xml,...">; others inline <svg>.
-      const svg = tree.querySelector("svg");
-      const img = tree.querySelector(".jp-RenderedMermaid img[src^='data:image/svg+xml']");
-      drawn = !!(svg || img);
-      let text = null;
-      if (svg) text = svg.outerHTML;
-      else if (img && img.src !== lastSrc) {
-        lastSrc = img.src;
-        try { text = decodeURIComponent(img.src.slice(img.src.indexOf(",") + 1)); }
-        catch (e) { text = null; }
-      }
-      if (text && text.includes("<svg")) {
-        rec.treeRendered = true;
-        if (text.length > rec.treeText.length) rec.treeText = text;
-      }
-    }
-    if (rec.froze || !total || !drawn) return;
-    if (settledAt === null) {  // the first flush shown: look again once it has settled
-      settledAt = performance.now() + settleMs;
-      setTimeout(look, settleMs);
-    } else if (performance.now() >= settledAt) {
-      window.__summarizerGate.frozen = true;
-      rec.froze = {total, at: performance.now()};
-    }
-  };
-  new MutationObserver(look).observe(document.body, {
-    subtree: true, childList: true, characterData: true, attributes: true,
-    attributeFilter: ["src", "class"],
-  });
-  look();
-}"""
-
-# One look at the page while it runs: prompts, kernel status, the live views.
-STATE_JS = r"""() => {
-  const prompts = [...document.querySelectorAll(".jp-Notebook .jp-CodeCell .jp-InputPrompt")]
-    .map((e) => e.textContent.trim());
-  const status = [...document.querySelectorAll(".jp-StatusBar-TextItem")]
-    .map((e) => e.textContent.trim()).find((t) => /\|\s*\S+$/.test(t)) || "";
-  const counts = document.querySelector(".summarizer-live-counts");
-  const m = counts ? /Flushed events\s*\((\w+)\):\s*([\d,]+)/.exec(counts.textContent) : null;
-  const tree = document.querySelector(".summarizer-sup-tree");
-  const drawn = !!(tree && (tree.querySelector("svg") ||
-    tree.querySelector(".jp-RenderedMermaid img[src^='data:image/svg+xml']")));
-  return {
-    busy: prompts.filter((p) => p.includes("*")).length,
-    status,
-    total: m ? parseInt(m[2].replace(/,/g, ""), 10) : null,
-    treeDrawn: drawn,
-    frozen: !!(window.__summarizerGate && window.__summarizerGate.frozen),
-  };
-}"""
-
-# What the page shows once the run is over.
-RESULT_JS = r"""() => {
-  const cells = [...document.querySelectorAll(".jp-Notebook .jp-CodeCell")].map((cell, i) => {
-    const prompt = cell.querySelector(".jp-InputPrompt");
-    const editor = cell.querySelector(".cm-content") || cell.querySelector(".jp-InputArea-editor");
-    const source = editor ? editor.innerText.split("\n")[0].slice(0, 80) : "";
-    const errors = [...cell.querySelectorAll(
-      ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']," +
-      ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")]
-      .map((e) => e.textContent.trim());
-    const widgetErrors = [...cell.querySelectorAll(".jp-OutputArea-output")]
-      .map((e) => e.textContent.trim())
-      .filter((t) => /^(Error displaying widget|Error rendering output)/.test(t));
-    return {index: i + 1, prompt: prompt ? prompt.textContent.trim() : "", source, errors,
-            widgetErrors};
-  });
-  const table = document.querySelector("table.summarizer-users");
-  const counts = document.querySelector(".summarizer-live-counts");
-  const log = document.querySelector(".summarizer-log");
-  return {
-    cells,
-    usersTable: table ? {
-      rows: table.querySelectorAll("tbody tr").length,
-      ids: [...table.querySelectorAll("tbody tr")].map((tr) => {
-        const td = tr.querySelector("td, th"); return td ? td.textContent.trim() : "";
-      }),
-    } : null,
-    counts: counts ? counts.textContent : null,
-    log: log ? log.textContent : null,
-  };
-}"""
 
 
 @dataclass
@@ -251,6 +146,9 @@ class Run:
     result: dict[str, Any] = field(default_factory=dict)
     kernel: dict[str, Any] | None = None
     kernel_error: str = ""
+    opened: dict[str, Any] = field(default_factory=dict)
+    opened_untrusted: dict[str, Any] = field(default_factory=dict)
+    mermaid: dict[str, Any] = field(default_factory=dict)
     screenshots: dict[str, Path] = field(default_factory=dict)
     live_shots: bool = False
     console_errors: list[str] = field(default_factory=list)
@@ -337,12 +235,16 @@ def jupyter_lab(tmp: Path, notebook: Path, deadline: float) -> Iterator[Lab]:
     root = tmp / "root"
     root.mkdir()
     shutil.copy2(notebook, root / notebook.name)
+    # A copy nobody trusted: trust goes by content, so this one differs in its metadata.
+    content = json.loads(notebook.read_text())
+    content["metadata"]["summarizer_untrusted_copy"] = True
+    (root / f"{UNTRUSTED}{notebook.name}").write_text(json.dumps(content, indent=1))
     settings = tmp / "lab-settings"
     for plugin, values in LAB_SETTINGS.items():
         path = settings / f"{plugin}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
-    dirs = {name: tmp / name for name in ("workspaces", "runtime", "config")}
+    dirs = {name: tmp / name for name in ("workspaces", "runtime", "config", "data")}
     for d in dirs.values():
         d.mkdir()
     env = dict(
@@ -351,7 +253,10 @@ def jupyter_lab(tmp: Path, notebook: Path, deadline: float) -> Iterator[Lab]:
         JUPYTERLAB_WORKSPACES_DIR=str(dirs["workspaces"]),
         JUPYTER_RUNTIME_DIR=str(dirs["runtime"]),
         JUPYTER_CONFIG_DIR=str(dirs["config"]),
+        JUPYTER_DATA_DIR=str(dirs["data"]),  # where `jupyter trust` keeps its signatures
     )
+    trust = [str(Path(sys.executable).with_name("jupyter")), "trust", str(root / notebook.name)]
+    subprocess.run(trust, env=env, check=True, capture_output=True, timeout=60)  # as make lab
     limit = min(deadline, time.monotonic() + SERVER_START)
     for attempt in range(3):  # another program may take the free port before the server does
         port = _free_port()
@@ -457,26 +362,6 @@ def _wait(page: Page, js: str, what: str, timeout: float) -> None:
         pytest.fail(f"{what} within {timeout:.0f} s ({type(e).__name__}: {str(e)[:200]})")
 
 
-# Scrolls the dashboard's cell to the top of the notebook area (once the tree's image is
-# decoded); returns the boxes to clip.
-LIVE_BOXES_JS = r"""async () => {
-  const counts = document.querySelector(".summarizer-live-counts");
-  const tree = document.querySelector(".summarizer-sup-tree");
-  const cell = counts && counts.closest(".jp-Cell");
-  const area = cell && cell.closest(".jp-WindowedPanel-outer");
-  if (!tree || !cell || !area) return null;
-  for (const img of tree.querySelectorAll("img")) await img.decode().catch(() => null);
-  cell.scrollIntoView({block: "start"});
-  const box = (e) => {
-    const r = e.getBoundingClientRect();
-    return {x: r.x, y: r.y, width: r.width, height: r.height};
-  };
-  // the tree with its "Supervision tree" heading: the VBox that holds both
-  return {live_views: box(area), live_counts: box(counts),
-          sup_tree: box(tree.closest(".widget-vbox") || tree)};
-}"""
-
-
 def _clip(
     box: dict[str, float], within: dict[str, float]
 ) -> tuple[float, float, float, float] | None:
@@ -496,7 +381,7 @@ def _shoot_live(page: Page, run: Run) -> bool:
     three are taken within a fraction of a second, while the cells keep running.
     """
     with contextlib.suppress(PlaywrightError):
-        boxes = page.evaluate(LIVE_BOXES_JS)
+        boxes = page.evaluate(JS["live_boxes"])
         if not boxes:
             return False
         area = boxes["live_views"]
@@ -532,8 +417,9 @@ def drive(lab: Lab, notebook_name: str, cells: int, deadline: float) -> Run:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
         try:
+            run.opened_untrusted = _open_untrusted(browser.new_page(), lab, notebook_name, cells)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.add_init_script(GATE_JS)
+            page.add_init_script(JS["gate"])
             page.on(
                 "console",
                 lambda m: run.console_errors.append(m.text[:200]) if m.type == "error" else None,
@@ -548,6 +434,33 @@ def drive(lab: Lab, notebook_name: str, cells: int, deadline: float) -> Run:
         finally:
             browser.close()
     return run
+
+
+def _open_untrusted(page: Page, lab: Lab, notebook_name: str, cells: int) -> dict[str, Any]:
+    """Open the untrusted copy in a workspace of its own; return what it shows, unrun."""
+    name = f"{UNTRUSTED}{notebook_name}"
+    try:
+        page.goto(f"{lab.url}/lab/workspaces/untrusted/tree/{name}", timeout=OPEN_TIMEOUT * 1000)
+        _wait(
+            page,
+            f"() => document.querySelectorAll('.jp-Notebook .jp-Cell').length >= {cells}",
+            f"the untrusted copy did not render its {cells} cells",
+            OPEN_TIMEOUT,
+        )
+        with contextlib.suppress(PlaywrightError):
+            page.wait_for_function(
+                "() => !!document.querySelector('table.summarizer-users')"
+                " && !!document.querySelector('.summarizer-live-counts')",
+                timeout=OPENED_TIMEOUT * 1000,
+            )
+        opened: dict[str, Any] = page.evaluate(JS["opened"])
+        with contextlib.suppress(PlaywrightError):
+            page.locator(".jp-OutputArea-output:has(.summarizer-live-counts)").first.screenshot(
+                path=str(ARTIFACTS / "opened_untrusted.png"), timeout=10000
+            )
+        return opened
+    finally:
+        page.close()
 
 
 def _run_in_page(
@@ -574,13 +487,25 @@ def _run_in_page(
         min(OPEN_TIMEOUT, deadline - time.monotonic()),
     )
     run.timings["open"] = time.monotonic() - t0
+    # Before running anything: the stored views render (a bounded wait; check() says if not).
+    with contextlib.suppress(PlaywrightError):
+        page.wait_for_function(
+            "() => !!document.querySelector('table.summarizer-users')"
+            " && !!document.querySelector('.summarizer-live-counts')",
+            timeout=OPENED_TIMEOUT * 1000,
+        )
+    run.opened = page.evaluate(JS["opened"])
+    _shoot_element(page, run, "static_tree", ".jp-MarkdownCell .jp-RenderedMermaid")
+    _shoot_element(
+        page, run, "opened_users_table", ".jp-OutputArea-output:has(table.summarizer-users)"
+    )
     # More room for the notebook: collapse the left sidebar (click its current tab).
     with contextlib.suppress(PlaywrightError):
         page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").first.click(
             timeout=2000
         )
 
-    page.evaluate(RECORDER_JS, SETTLE_MS)
+    page.evaluate(JS["recorder"], SETTLE_MS)
     started = time.monotonic()
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.locator(".lm-Menu-content .lm-Menu-itemLabel").get_by_text(
@@ -590,7 +515,7 @@ def _run_in_page(
     seen_busy = False
     try:
         while True:
-            state = page.evaluate(STATE_JS)
+            state = page.evaluate(JS["state"])
             if state["frozen"]:  # the recorder chose the moment and holds the page there
                 run.live_shots = _shoot_live(page, run)
                 page.evaluate("() => window.__summarizerGate.release()")
@@ -613,8 +538,20 @@ def _run_in_page(
             page.evaluate("() => window.__summarizerGate.release()")
     run.timings["run"] = time.monotonic() - started
 
+    # Mermaid draws asynchronously: give the last diagrams a bounded moment to appear.
+    with contextlib.suppress(PlaywrightError):
+        page.wait_for_function(
+            f"() => ({JS['mermaid']})().drawn.includes('sequence')",
+            timeout=OPENED_TIMEOUT * 1000,
+        )
+    run.mermaid = page.evaluate(JS["mermaid"])
+    with contextlib.suppress(PlaywrightError):
+        path = ARTIFACTS / "seq_trace.png"
+        cell = page.locator(".jp-CodeCell", has_text="seq_trace(t)").last
+        cell.locator(".jp-OutputArea-output").first.screenshot(path=str(path), timeout=10000)
+        run.screenshots["seq_trace"] = path
     run.recorder = page.evaluate("() => window.__summarizerRecorder")
-    run.result = page.evaluate(RESULT_JS)
+    run.result = page.evaluate(JS["result"])
     try:
         run.kernel = _kernel_truth(lab, notebook_name)
     except Exception as e:
@@ -634,15 +571,45 @@ def _number(text: str) -> int | None:
     return int(digits) if digits.isdigit() else None
 
 
+def _run_totals(run: Run) -> list[dict[str, Any]]:
+    """Return what the counts showed from the run's own dashboard on (the first "live")."""
+    totals: list[dict[str, Any]] = run.recorder.get("totals", [])
+    first = next((i for i, t in enumerate(totals) if t["state"] == "live"), len(totals))
+    return totals[first:]
+
+
 def _shown(run: Run) -> list[int]:
-    """Return the totals the live counts showed, in order, each once."""
-    totals = [t["total"] for t in run.recorder.get("totals", [])]
+    """Return the totals the run's live counts showed, in order, each once."""
+    totals = [t["total"] for t in _run_totals(run)]
     return [t for i, t in enumerate(totals) if i == 0 or totals[i - 1] != t]
+
+
+def check_opened(opened: dict[str, Any]) -> list[str]:
+    """Return what is wrong with the notebook as a reader sees it on opening it."""
+    if not opened:
+        return []
+    problems = [f"on open, a cell shows a widget's text repr: {r!r}" for r in opened["reprs"]]
+    if opened["usersRows"] != USERS_ROWS or not opened["usersVisible"]:
+        problems.append(
+            f"on open, the users table is not visible with its {USERS_ROWS} rows "
+            f"(rows: {opened['usersRows']}, visible: {opened['usersVisible']})"
+        )
+    counts = opened["counts"] or ""
+    if not re.search(rf"\(closed\): {RUN_EVENTS:,}\b", counts):
+        problems.append(
+            f"on open, the stored dashboard does not show the Run's last state "
+            f"'(closed): {RUN_EVENTS:,}'; it shows: {counts!r}"
+        )
+    return problems
 
 
 def check(run: Run) -> list[str]:
     """Return one message per failed check, saying what was missing."""
     problems: list[str] = []
+    for trust, opened in (("trusted", run.opened), ("untrusted", run.opened_untrusted)):
+        if not opened:
+            problems.append(f"the {trust} notebook was not read on open")
+        problems += [f"{trust}: {problem}" for problem in check_opened(opened)]
     result, rec = run.result, run.recorder
 
     # Cells: none shows an error, and each ran ([n]:).
@@ -679,19 +646,27 @@ def check(run: Run) -> list[str]:
         )
 
     # The live counts: every total shown, in order, against the kernel's numbers.
-    totals = rec.get("totals", [])
+    totals = _run_totals(run)
     shown = _shown(run)
     if not totals:
-        problems.append("live counts view did not render: no .summarizer-live-counts in the page")
+        problems.append(
+            "live counts view did not render: no .summarizer-live-counts said '(live)' in the page"
+        )
     else:
-        changes = len(shown) - 1
-        if changes < 2:
+        climb = [t for t in shown if 0 < t < RUN_EVENTS]
+        if len(climb) < CLIMB:
             problems.append(
-                f"live counts did not change while events were recorded: it changed {changes} "
-                f"times (totals shown: {shown}), expected at least 2"
+                f"live counts did not climb: they showed {len(climb)} totals between 0 and "
+                f"{RUN_EVENTS:,} (totals shown: {shown}), expected at least {CLIMB}"
             )
         if shown != sorted(shown):
             problems.append(f"live counts went backwards: totals shown in order: {shown}")
+        final = totals[-1]
+        if (final["state"], final["total"]) != ("closed", RUN_EVENTS):
+            problems.append(
+                f"the Run's dashboard ended {final['state']} at {final['total']:,} events, "
+                f"expected closed at exactly {RUN_EVENTS:,} (totals shown: {shown})"
+            )
     if run.kernel is None:
         problems.append(
             f"could not read the dashboard's numbers from the kernel "
@@ -742,6 +717,23 @@ def check(run: Run) -> list[str]:
         ]
         if missing:
             problems.append(f"supervision tree rendered without the nodes {missing}")
+
+    # Every Mermaid diagram drew; the message trace as a sequence diagram.
+    mermaid = run.mermaid or {"drawn": [], "warnings": []}
+    if mermaid["warnings"]:
+        problems.append(f"Mermaid failed to render: {mermaid['warnings']}")
+    if "sequence" not in mermaid["drawn"]:
+        problems.append(
+            f"the message trace did not render as a sequence diagram (SVG); "
+            f"diagrams drawn: {mermaid['drawn']}"
+        )
+
+    # JupyterLab's news prompt: off by the project's overrides.json.
+    if rec.get("news") or result.get("news"):
+        problems.append(
+            "JupyterLab's news prompt ('official Jupyter news') showed; the venv's "
+            "share/jupyter/lab/settings/overrides.json should turn it off (run `make venv`)"
+        )
 
     # The log panel.
     log = result.get("log")
@@ -807,3 +799,57 @@ def test_notebook_live_views_in_jupyterlab(tmp_path: Path) -> None:
     assert not problems, "the notebook's views in JupyterLab:\n- " + "\n- ".join(problems)
     missing = {"live_views", "live_counts", "sup_tree", "users_table"} - set(run.screenshots)
     assert not missing, f"screenshots not saved in {ARTIFACTS}: {sorted(missing)}"
+
+
+def test_make_lab_answers_on_the_url_it_prints(tmp_path: Path) -> None:
+    port = _free_port()
+    dirs = {name: tmp_path / name for name in ("runtime", "config", "data")}
+    for d in dirs.values():
+        d.mkdir()
+    env = dict(
+        os.environ,
+        JUPYTER_RUNTIME_DIR=str(dirs["runtime"]),
+        JUPYTER_CONFIG_DIR=str(dirs["config"]),
+        JUPYTER_DATA_DIR=str(dirs["data"]),
+    )
+    lab_args = (
+        f"--no-browser --ip=127.0.0.1 --port={port} --ServerApp.port_retries=0 "
+        "--LabApp.extension_manager=readonly"
+    )
+    log_path = tmp_path / "make-lab.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            ["make", "-C", str(REPO), "lab", f"LAB_ARGS={lab_args}"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + SERVER_START
+        pattern = re.compile(rf"http://127\.0\.0\.1:{port}/lab\?token=\w+")
+        while not (found := pattern.search(log_path.read_text(errors="replace"))):
+            if proc.poll() is not None:
+                pytest.fail(f"make lab exited with code {proc.returncode}:\n{_tail(log_path)}")
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"make lab printed no URL within {SERVER_START:.0f} s:\n{_tail(log_path)}"
+                )
+            time.sleep(0.2)  # paces the polling of the server's log
+        with urllib.request.urlopen(found.group(0), timeout=10) as response:
+            assert response.status == 200
+            assert b"JupyterLab" in response.read()
+        text = log_path.read_text(errors="replace")
+        as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+        assert ("--allow-root" in text) == as_root, text[:2000]
+        assert "Signing notebook" in text or "already signed" in text, text[:2000]
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)

@@ -263,7 +263,9 @@ def test_the_dashboard_counts_a_real_tree_and_redraws_its_restarts(
     assert dash.sync(WAIT)
     assert dash.totals() == {"1": 20, "2": 20, "5": 20}
     assert SummarizerSupervisor.accounting().lost == {"killed": 40}
-    assert dash.wait(lambda d: d.tree_text == "", WAIT)  # drawn as not running
+    dash.close()  # its last look at the tree finds it stopped
+    assert repr(new) in dash.tree_text  # the closed dashboard keeps the last drawing
+    assert dash.tree.outputs[0]["data"]["text/markdown"].startswith("```mermaid\ngraph TD\n")
 
 
 def test_the_log_panel_receives_summarizer_log_lines(dashboards: Callable[..., Dashboard]) -> None:
@@ -353,3 +355,33 @@ def test_the_dashboard_is_displayable_and_checks_its_options() -> None:
         Dashboard(redraw_every=0)
     with pytest.raises(ValueError, match="log_size must be a positive integer, got: 0"):
         Dashboard(log_size=0)
+
+
+def test_each_view_carries_a_static_html_table_for_an_untrusted_notebook() -> None:
+    table = users_table(TEST_USERS)
+    bundle = table._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert len(rows(bundle["text/html"])) == len(TEST_USERS)
+    assert 'class="dataframe summarizer-users"' in bundle["text/html"]
+    assert bundle["text/plain"] == "UsersTable(5 users, sorted by id)"
+    with Dashboard(users=TEST_USERS) as dash:
+        dash.on_flush(0, {"1": 3})
+        assert dash.sync(WAIT)
+        bundle = dash._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert "summarizer-live-counts" in bundle["text/html"]
+    assert "<tr><td>1</td><td>MegaCorp</td><td>3</td></tr>" in bundle["text/html"]
+    assert "<svg" not in bundle["text/html"]  # an untrusted notebook's sanitizer drops it
+    assert not bundle["text/plain"].startswith("VBox(")
+
+
+def test_the_mermaid_views_import_without_ipywidgets() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from summarizer.widgets import mermaid_seq_trace, mermaid_sup_tree; "
+        "assert 'ipywidgets' not in sys.modules, 'ipywidgets was imported'"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -27,6 +27,7 @@ from .process import Pid, Process, TimerRef
 from .supervisor import Child, Supervisor, SupervisorFlags
 from .system import schedulers_online
 from .task import TaskTimeout, async_stream
+from .trace import Trace, trace
 
 __all__ = [
     "AlreadyStarted",
@@ -54,7 +55,9 @@ __all__ = [
     "SupervisorFlags",
     "TaskTimeout",
     "TimerRef",
+    "Trace",
     "async_stream",
     "phash2",
     "schedulers_online",
+    "trace",
 ]

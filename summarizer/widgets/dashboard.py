@@ -1,17 +1,13 @@
-"""Widgets: the Livebook's Kino views, as ipywidgets for JupyterLab.
+"""The dashboard: flushed counts, a chart, the supervision tree and the log, live.
 
-Three views, the Python counterparts of what a Livebook reader sees::
+::
 
-    from summarizer import SummarizerSupervisor, User
-    from summarizer.widgets import Dashboard, mermaid_sup_tree, users_table
-
-    users_table([User("1", "MegaCorp", "enterprise")])  # Kino.DataTable: sortable
-
-    dash = Dashboard("SummarizerSupervisor")  # live counts, the tree, the log
+    dash = Dashboard("SummarizerSupervisor", users=TEST_USERS)
     sup = SummarizerSupervisor.start_link(flush_interval=1.0, on_flush=dash.on_flush)
-    dash  # display it: it updates itself while events are flushed
-    mermaid_sup_tree(sup)  # Kino.Process.sup_tree: 'graph TD ...' Mermaid text
-    dash.close()  # stop updating; the views keep their last state
+    dash.show()  # display it: it updates itself while events are flushed
+    ...
+    Supervisor.stop(sup)
+    dash.close()  # stop updating; the views keep their last state, tree drawing too
 
 Threads. A widget is not safe to write from several threads at once, and the
 flushers are many threads. So the dashboard has one writer: flushers
@@ -20,166 +16,34 @@ thread, ``summarizer-dashboard``, drains it, keeps the counts and redraws the
 widgets at most every ``redraw_every`` seconds. The same thread polls the tree
 every ``tree_every`` seconds and redraws it when it changed (a restarted
 process has a new pid). Cells never receive a background thread's output.
+
+Static view. The output also carries the counts as static HTML, for a notebook
+that is not trusted (see `summarizer.widgets._html`); ``close`` redraws that
+output, shown with `show`, with the last counts.
 """
 
 from __future__ import annotations
 
 import html
-import itertools
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from queue import Empty, SimpleQueue
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ipywidgets as widgets
 
-from .otp import OtpError, Pid, Process, Supervisor
-from .otp.errors import NoProcess
-from .user import User
+from ..otp import OtpError
+from ..user import User
+from ._html import with_html
+from .sup_tree import mermaid_sup_tree
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-__all__ = ["Dashboard", "UsersTable", "mermaid_sup_tree", "users_table"]
+__all__ = ["Dashboard"]
 
 log = logging.getLogger("summarizer")
 
-USER_COLUMNS = ("id", "name", "plan")
-
-# Kino.Process's palette: supervisors violet, workers blue, children not running grey.
-CLASS_DEFS = (
-    "classDef root fill:#c4b5fd,stroke:#374151,stroke-width:3px",
-    "classDef supervisor fill:#c4b5fd,stroke:#374151,stroke-width:1px",
-    "classDef worker fill:#93c5fd,stroke:#374151,stroke-width:1px",
-    "classDef notstarted color:#777,fill:#d9d9d9,stroke:#777,stroke-dasharray:4 2",
-)
-
-
-# -- users table ----------------------------------------------------------------
-
-
-def _users_frame(users: Iterable[User]) -> pd.DataFrame:
-    """Return one row per user: id, name, plan."""
-    import pandas as pd
-
-    rows: list[tuple[str | int, str, str]] = []
-    for user in users:
-        if not isinstance(user, User):
-            raise TypeError(f"users must be User records, got: {user!r}")
-        rows.append((user.id, user.name, user.plan))
-    frame: pd.DataFrame = pd.DataFrame(rows, columns=list(USER_COLUMNS))
-    return frame
-
-
-def _sort_key(column: pd.Series) -> pd.Series:
-    """Compare as text when a column mixes types (ids may be str or int)."""
-    return column.astype(str) if column.map(type).nunique() > 1 else column
-
-
-class UsersTable(widgets.VBox):  # type: ignore[misc]
-    """Show User records in a table sortable by any column, like Kino.DataTable."""
-
-    def __init__(self, users: Iterable[User]) -> None:
-        self._frame = _users_frame(users)
-        self.column = widgets.Dropdown(
-            options=list(USER_COLUMNS), value="id", description="Sort by"
-        )
-        self.order = widgets.ToggleButtons(
-            options=[("ascending", True), ("descending", False)], value=True
-        )
-        self.table = widgets.HTML()
-        super().__init__([widgets.HBox([self.column, self.order]), self.table])
-        self.column.observe(self._redraw, names="value")
-        self.order.observe(self._redraw, names="value")
-        self._redraw()
-
-    def frame(self) -> pd.DataFrame:
-        """Return the rows in the order shown."""
-        column: str = self.column.value
-        ascending: bool = self.order.value
-        frame: pd.DataFrame = self._frame.sort_values(
-            column, ascending=ascending, kind="stable", ignore_index=True, key=_sort_key
-        )
-        return frame
-
-    def sort(self, column: str, ascending: bool = True) -> None:
-        """Sort by ``column``, as choosing it in the dropdown does."""
-        if column not in USER_COLUMNS:
-            raise ValueError(f"column must be one of {', '.join(USER_COLUMNS)}, got: {column!r}")
-        self.column.value = column
-        self.order.value = bool(ascending)
-        self._redraw()
-
-    def _redraw(self, _change: Any = None) -> None:
-        frame = self.frame()
-        table = frame.to_html(index=False, classes="summarizer-users", border=0)
-        self.table.value = f"{table}<div><small>{len(frame)} rows</small></div>"
-
-
-def users_table(users: Iterable[User]) -> UsersTable:
-    """Return a table widget of ``users`` (id, name, plan), sortable by any column."""
-    return UsersTable(users)
-
-
-# -- supervision tree -----------------------------------------------------------
-
-
-def _label(text: str) -> str:
-    """Quote ``text`` as a Mermaid node label."""
-    return '"' + text.replace('"', "#quot;") + '"'
-
-
-def mermaid_sup_tree(sup: Any) -> str:
-    """Return the supervision tree under ``sup`` as Mermaid ``graph TD`` text.
-
-    Like ``Kino.Process.sup_tree``: one node per process, labelled with its
-    registered name (else its child id, after its module when the id is a
-    partition number) and its pid; supervisors and workers styled apart;
-    children that are not running greyed. Children are drawn in start order.
-    """
-    root = sup if isinstance(sup, Pid) else Process.whereis(sup)
-    if root is None:
-        raise NoProcess(sup)
-    names = {}
-    for name in Process.registered():
-        pid = Process.whereis(name)
-        if pid is not None:
-            names[pid] = name
-    counter = itertools.count()
-    nodes: list[str] = []
-    edges: list[str] = []
-
-    def node(title: str, pid: Any, kind: str) -> str:
-        nid = f"n{next(counter)}"
-        if isinstance(pid, Pid):
-            text, style = f"{names.get(pid, title)}<br/>{pid!r}", kind
-        else:
-            text, style = f"{title}<br/>{pid or 'undefined'}", "notstarted"
-        nodes.append(f"    {nid}[{_label(text)}]:::{style}")
-        return nid
-
-    def walk(parent: str, pid: Pid) -> None:
-        try:
-            children = Supervisor.which_children(pid)
-        except OtpError:
-            return  # it died since its parent listed it; the next snapshot shows why
-        for child in reversed(children):
-            title = str(child.id)
-            if isinstance(child.id, int) and child.modules:
-                title = f"{child.modules[0]} {child.id}"
-            nid = node(title, child.pid, child.type)
-            edges.append(f"    {parent} --> {nid}")
-            if child.type == "supervisor" and isinstance(child.pid, Pid):
-                walk(nid, child.pid)
-
-    walk(node(names.get(root, "supervisor"), root, "root"), root)
-    return "\n".join(["graph TD", *nodes, *edges, *(f"    {c}" for c in CLASS_DEFS)])
-
-
-# -- dashboard ------------------------------------------------------------------
 
 _STOP = ("stop",)
 
@@ -285,6 +149,7 @@ class Dashboard:
         self._tree_redraws = 0
         self._closed = False
         self._close_lock = threading.Lock()
+        self._handle: Any = None  # IPython's DisplayHandle, once shown
         self._started = time.monotonic()
 
         self.counts = widgets.HTML(self._counts_html())
@@ -388,6 +253,8 @@ class Dashboard:
         _detach(self._handler)
         if threading.current_thread() is not self._thread:
             self._thread.join()
+            if self._handle is not None:  # the static view too shows the last counts
+                self._handle.update(self)
 
     def __enter__(self) -> Dashboard:
         return self
@@ -395,8 +262,16 @@ class Dashboard:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+    def show(self) -> None:
+        """Display the dashboard in the running cell; `close` redraws this output."""
+        from IPython.display import display
+
+        self._handle = display(self, display_id=True)  # type: ignore[no-untyped-call]
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        with self._changed:
+            static = self._counts_html(chart=False) + self._log_html()  # sanitizers drop SVG
+        return with_html(self.widget, static, repr(self), **kwargs)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "live"
@@ -481,6 +356,8 @@ class Dashboard:
             return
         if text == self._tree and self._tree_redraws:
             return
+        if not text and self._tree:
+            return  # the tree stopped: keep its last drawing
         if text:
             markdown = f"```mermaid\n{text}\n```"
         else:
@@ -499,7 +376,7 @@ class Dashboard:
 
     # -- rendering (updater thread) ------------------------------------------
 
-    def _counts_html(self) -> str:
+    def _counts_html(self, chart: bool = True) -> str:
         total = sum(self._totals.values())
         names = self._names
 
@@ -524,7 +401,7 @@ class Dashboard:
             f"<tbody>{users}</tbody></table>"
             "<table><thead><tr><th>partition</th><th>events</th></tr></thead>"
             f"<tbody>{parts}</tbody></table></div>"
-            f"{self._chart_svg()}</div>"
+            f"{self._chart_svg() if chart else ''}</div>"
         )
 
     def _chart_svg(self, width: int = 300, height: int = 60) -> str:
