@@ -18,8 +18,16 @@ restart them as OTP's do::
 """
 
 from .child_spec import ChildSpec
-from .errors import AlreadyStarted, CallTimeout, ExitError, NoProcess, OtpError, StartError
-from .gen_server import From, GenServer, NoReply, Ok, Reply, Stop
+from .errors import (
+    AlreadyStarted,
+    CallTimeout,
+    ExitError,
+    NoProcess,
+    OtpError,
+    StartError,
+    SupervisorError,
+)
+from .gen_server import From, GenServer, Ignore, NoReply, Ok, Reply, Stop
 from .partition_supervisor import PartitionSupervisor
 from .phash2 import phash2
 from .process import Pid, Process, TimerRef
@@ -34,6 +42,7 @@ __all__ = [
     "ExitError",
     "From",
     "GenServer",
+    "Ignore",
     "NoProcess",
     "NoReply",
     "Ok",
@@ -45,6 +54,7 @@ __all__ = [
     "StartError",
     "Stop",
     "Supervisor",
+    "SupervisorError",
     "TaskTimeout",
     "TimerRef",
     "async_stream",

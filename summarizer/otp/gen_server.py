@@ -25,7 +25,9 @@ The server's state lives in its own thread and only the callbacks touch it:
 
 * ``init(arg)`` returns ``Ok(state)`` or ``Ok(state, continue_=term)``; ``start_link``
   returns once ``init`` has. A continue runs ``handle_continue(term, state)``
-  before any message in the mailbox, even one sent during ``init``.
+  before any message in the mailbox, even one sent during ``init``. ``init``
+  may return ``Ignore()``: the process exits quietly and ``start_link``
+  returns None (a supervisor keeps such a child as not running).
 * ``handle_call(request, from_, state)`` returns ``Reply(value, state)``,
   ``NoReply(state)`` (answer later with ``GenServer.reply(from_, value)``) or
   ``Stop(reason, state, reply=value)``.
@@ -35,13 +37,20 @@ The server's state lives in its own thread and only the callbacks touch it:
   exception) or returns ``Stop``, on ``GenServer.stop``, and on a shutdown from
   the supervisor if the server traps exits (``Process.flag("trap_exit", True)``
   in ``init``). It never runs on ``"kill"``.
+* ``Ok``, ``Reply`` and ``NoReply`` take ``timeout=seconds``: if no message
+  arrives within that time, ``handle_info("timeout", state)`` runs, as OTP's
+  ``{:noreply, state, timeout}``. Any message cancels it::
+
+      def handle_cast(self, request, state):
+          return NoReply(state, timeout=30.0)  # idle for 30 s: "timeout"
 
 ``call`` waits ``timeout`` seconds (default 5.0; None waits forever) and raises
 `CallTimeout`; the server keeps running and the late reply is dropped. A call
 to nothing raises `NoProcess`; a call whose server dies first raises
 `ExitError` with the server's reason. ``cast`` never fails, as in OTP: a cast to
 nothing is dropped (and reported to that server's ``lost_messages`` hook when
-the server is known but dead).
+the server is known but dead). ``stop`` raises `ExitError` if the server ended
+with another reason than the one asked for (its ``terminate`` raised, say).
 """
 
 from __future__ import annotations
@@ -50,11 +59,12 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from queue import Empty
 from typing import Any, ClassVar, TypeVar
 
-from .child_spec import ChildSpec, validate_name
+from .child_spec import ChildSpec, Restart, Shutdown, validate_name
 from .errors import CallTimeout, ExitError, NoProcess, OtpError, StartError
 from .process import (
     Envelope,
@@ -68,7 +78,7 @@ from .process import (
 )
 from .validate import brief
 
-__all__ = ["From", "GenServer", "NoReply", "Ok", "Reply", "Stop"]
+__all__ = ["From", "GenServer", "Ignore", "NoReply", "Ok", "Reply", "Stop"]
 
 log = logging.getLogger("summarizer")
 S = TypeVar("S", bound="GenServer")
@@ -81,6 +91,12 @@ class Ok:
 
     state: Any
     continue_: Any = None
+    timeout: float | None = None
+
+
+@dataclass(slots=True)
+class Ignore:
+    """Return from ``init``: start nothing; ``start_link`` returns None."""
 
 
 @dataclass(slots=True)
@@ -90,6 +106,7 @@ class Reply:
     value: Any
     state: Any
     continue_: Any = None
+    timeout: float | None = None
 
 
 @dataclass(slots=True)
@@ -98,6 +115,7 @@ class NoReply:
 
     state: Any
     continue_: Any = None
+    timeout: float | None = None
 
 
 @dataclass(slots=True)
@@ -160,12 +178,12 @@ class GenServer:
     """Base class of servers: override the callbacks, start with ``start_link``."""
 
     #: Child spec defaults, as ``use GenServer, restart: ..., shutdown: ...``.
-    restart: ClassVar[str] = "permanent"
-    shutdown: ClassVar[float | str] = 5.0
+    restart: ClassVar[Restart] = "permanent"
+    shutdown: ClassVar[Shutdown] = 5.0
 
     # -- callbacks ---------------------------------------------------------
 
-    def init(self, arg: Any) -> Ok | Stop:
+    def init(self, arg: Any) -> Ok | Ignore | Stop:
         """Return the first state; the default keeps ``arg``."""
         return Ok(arg)
 
@@ -233,8 +251,11 @@ class GenServer:
         )
 
     @classmethod
-    def start_link(cls, arg: Any = None, name: str | None = None) -> Pid:
-        """Start the server linked to the calling process; return once ``init`` has."""
+    def start_link(cls, arg: Any = None, name: str | None = None) -> Pid | None:
+        """Start the server linked to the calling process; return once ``init`` has.
+
+        Return its Pid, or None if ``init`` returned `Ignore`.
+        """
         return start(cls, arg, name)
 
     @staticmethod
@@ -274,7 +295,10 @@ class GenServer:
 
     @staticmethod
     def stop(server: Any, reason: Any = "normal", timeout: float | None = None) -> None:
-        """Stop the server with ``reason``, running ``terminate``; wait until it exits."""
+        """Stop the server with ``reason``, running ``terminate``; wait until it exits.
+
+        Raise `ExitError` if it exited with another reason (``terminate`` raised).
+        """
         timeout = _check_timeout(timeout)
         proc = resolve(server)
         if proc is None or not proc.alive:
@@ -286,6 +310,8 @@ class GenServer:
         if not proc.exited.wait(timeout):
             raise CallTimeout(server, timeout or 0.0)
         join(proc, None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if proc.reason is not reason and proc.reason != reason:  # as proc_lib:stop/3
+            raise ExitError(proc.reason, f"{server!r} exited with {proc.reason!r}, not {reason!r}")
 
 
 def join(proc: Proc, timeout: float | None = None) -> None:
@@ -295,8 +321,11 @@ def join(proc: Proc, timeout: float | None = None) -> None:
         thread.join(0.1 if proc.killed and timeout is None else timeout)
 
 
-def start(cls: type[GenServer], arg: Any, name: str | None, *, link: bool = True) -> Pid:
-    """Start a process running ``cls``; raise StartError if its ``init`` fails."""
+def start(cls: type[GenServer], arg: Any, name: str | None, *, link: bool = True) -> Pid | None:
+    """Start a process running ``cls``; raise StartError if its ``init`` fails.
+
+    Return None if its ``init`` returned `Ignore`.
+    """
     if not (isinstance(cls, type) and issubclass(cls, GenServer)):
         raise TypeError(f"cls must be a GenServer subclass, got: {brief(cls)}")
     validate_name(name)
@@ -319,6 +348,8 @@ def start(cls: type[GenServer], arg: Any, name: str | None, *, link: bool = True
     if started:
         thread.join()
         error = started[0]
+        if error is _IGNORED:
+            return None
         if isinstance(error, StartError):
             raise error
         cause = error if isinstance(error, BaseException) else None  # Stop(reason) from init
@@ -334,6 +365,12 @@ def _run(
         result = server.init(arg)
     except BaseException as e:
         result = Stop(e, None)
+    if result.__class__ is Ignore:  # as OTP: exit normally, no EXIT to the parent
+        proc.unlink()
+        proc.die("normal")
+        started.append(_IGNORED)
+        ready.set()
+        return
     if result.__class__ is not Ok:
         reason = (
             result.reason
@@ -346,10 +383,10 @@ def _run(
         ready.set()
         return
     ready.set()
-    _loop(server, proc, result.state, result.continue_)
+    _loop(server, proc, result.state, result.continue_, result.timeout)
 
 
-def _loop(server: GenServer, proc: Proc, state: Any, cont: Any) -> None:
+def _loop(server: GenServer, proc: Proc, state: Any, cont: Any, timeout: Any = None) -> None:
     """Serve the mailbox until a callback stops, raises, or the process is killed."""
     get = proc.mailbox.get
     handle_cast = server.handle_cast
@@ -360,9 +397,10 @@ def _loop(server: GenServer, proc: Proc, state: Any, cont: Any) -> None:
                 result = server.handle_continue(cont, state)
                 if result.__class__ is not NoReply:
                     break
-                state, cont = result.state, result.continue_
+                state, cont, timeout = result.state, result.continue_, result.timeout
             else:
-                msg = get()  # never blocks once killed: the mailbox holds KILL
+                # never blocks once killed: the mailbox holds KILL
+                msg = get() if timeout is None else _timed_get(get, timeout)
                 if not proc.alive:  # killed (maybe while a callback ran): run no other
                     proc.discard([msg], proc.reason)  # taken from a dead mailbox: report it
                     break
@@ -376,6 +414,10 @@ def _loop(server: GenServer, proc: Proc, state: Any, cont: Any) -> None:
                     elif result.__class__ is Stop and result.reply is not _NOTHING:
                         from_.reply(result.reply)
                 elif msg.kind == "info":
+                    result = server.handle_info(msg.a, state)
+                elif msg.kind == "down":  # a monitor's DOWN, unless demonitored with flush
+                    if msg.b.flushed:
+                        continue
                     result = server.handle_info(msg.a, state)
                 elif msg.kind == "exit":
                     parent = proc.parent
@@ -391,7 +433,7 @@ def _loop(server: GenServer, proc: Proc, state: Any, cont: Any) -> None:
                 if cls is NoReply or (
                     cls is Reply and msg.__class__ is Envelope and msg.kind == "call"
                 ):  # Reply from a cast or an info is a bad return, as in OTP
-                    state, cont = result.state, result.continue_
+                    state, cont, timeout = result.state, result.continue_, result.timeout
                     continue
             if not proc.alive:  # killed while the callback ran: no terminate
                 state = getattr(result, "state", state)  # type: ignore[unreachable]
@@ -408,6 +450,22 @@ def _loop(server: GenServer, proc: Proc, state: Any, cont: Any) -> None:
     # killed: the state and whatever is still queued are gone, as on the BEAM
     server.lost_state(state, proc.reason)
     proc.drain(proc.reason)
+
+
+_IGNORED: Any = object()  # what start() learns from an init that returned Ignore
+TIMEOUT = Envelope("info", "timeout")  # what a result's timeout delivers to handle_info
+
+
+def _timed_get(get: Callable[..., Any], timeout: Any) -> Any:
+    """Take the next message, or `TIMEOUT` if none comes within ``timeout`` seconds."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
+        raise TypeError(f"timeout must be seconds >= 0 or None, got: {brief(timeout)}")
+    if timeout > threading.TIMEOUT_MAX:  # math.inf too: wait for a message
+        return get()
+    try:
+        return get(True, timeout)
+    except Empty:
+        return TIMEOUT
 
 
 def _terminate(server: GenServer, proc: Proc, reason: Any, state: Any) -> None:

@@ -33,10 +33,10 @@ from typing import Any
 
 from .child_spec import ChildSpec, validate_name
 from .errors import NoProcess
-from .gen_server import Ok, start
+from .gen_server import Ok
 from .phash2 import phash2
 from .process import Pid, Proc, current
-from .supervisor import Child, Supervisor, SupervisorServer, to_spec
+from .supervisor import Child, Strategy, Supervisor, SupervisorServer, start_supervisor, to_spec
 from .task import schedulers_online
 from .validate import brief, positive_int
 
@@ -116,7 +116,8 @@ class _PartitionServer(SupervisorServer):
         return super().init(flags)
 
     def child_started(self, index: int, pid: Pid | None) -> None:
-        self.table.pids[index] = pid
+        if index < self.table.n:  # not a child added later with Supervisor.start_child
+            self.table.pids[index] = pid
 
 
 class PartitionSupervisor:
@@ -128,7 +129,7 @@ class PartitionSupervisor:
         child_spec: Any,
         name: str,
         partitions: int | None = None,
-        strategy: str = "one_for_one",
+        strategy: Strategy = "one_for_one",
         max_restarts: int = 3,
         max_seconds: float = 5,
         with_arguments: Callable[[list[Any], int], Any] | None = None,
@@ -158,7 +159,7 @@ class PartitionSupervisor:
         flags = Supervisor.init(
             children, strategy=strategy, max_restarts=max_restarts, max_seconds=max_seconds
         )
-        return start(_PartitionServer, (name, n, flags), name)
+        return start_supervisor(_PartitionServer, (name, n, flags), name)
 
     @staticmethod
     def child_spec(options: dict[str, Any]) -> ChildSpec:
