@@ -18,6 +18,7 @@ restart them as OTP's do::
 """
 
 from .child_spec import ChildSpec
+from .dynamic_supervisor import DynamicSupervisor
 from .errors import (
     AlreadyStarted,
     CallTimeout,
@@ -30,7 +31,7 @@ from .errors import (
 from .gen_server import From, GenServer, Ignore, NoReply, Ok, Reply, Stop
 from .partition_supervisor import PartitionSupervisor
 from .phash2 import phash2
-from .process import Pid, Process, TimerRef
+from .process import MonitorRef, Pid, Process, TimerRef
 from .supervisor import Child, Supervisor
 from .task import TaskTimeout, async_stream, schedulers_online
 
@@ -39,10 +40,12 @@ __all__ = [
     "CallTimeout",
     "Child",
     "ChildSpec",
+    "DynamicSupervisor",
     "ExitError",
     "From",
     "GenServer",
     "Ignore",
+    "MonitorRef",
     "NoProcess",
     "NoReply",
     "Ok",

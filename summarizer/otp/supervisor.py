@@ -166,16 +166,8 @@ class SupervisorServer(GenServer):
 
     def start_child(self, child: _Running, index: int) -> None:
         """Start one child; raise StartError if it fails."""
-        try:
-            pid = child.spec.start_child()
-        except StartError:
-            raise
-        except BaseException as e:
-            raise StartError(e, f"child {child.spec.id!r} failed to start: {e!r}") from e
-        if pid is not None and not isinstance(pid, Pid):
-            raise StartError(pid, f"child {child.spec.id!r} start returned {pid!r}, not a Pid")
-        child.pid = pid
-        self.child_started(index, pid)
+        child.pid = start_one(child.spec)
+        self.child_started(index, child.pid)
 
     def child_started(self, index: int, pid: Pid | None) -> None:
         """Hook for subclasses: child ``index`` now runs as ``pid``."""
@@ -491,6 +483,19 @@ def _admin(sup: Any, op: str, arg: Any, error: type[StartError | SupervisorError
         what = arg.id if isinstance(arg, ChildSpec) else arg
         raise error(value, f"{op} of child {what!r} on {sup!r} failed: {value!r}")
     return value
+
+
+def start_one(spec: ChildSpec) -> Pid | None:
+    """Start the child ``spec`` describes; raise StartError with the reason it failed."""
+    try:
+        pid = spec.start_child()
+    except StartError:
+        raise
+    except BaseException as e:
+        raise StartError(e, f"child {spec.id!r} failed to start: {e!r}") from e
+    if pid is not None and not isinstance(pid, Pid):
+        raise StartError(pid, f"child {spec.id!r} start returned {pid!r}, not a Pid")
+    return pid
 
 
 def shutdown_seconds(shutdown: Any) -> float | None:
