@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from summarizer.otp import ChildSpec, GenServer, Ignore, NoReply, Ok, Process, Reply, Supervisor
+from summarizer.otp import (
+    ChildSpec,
+    GenServer,
+    Ignore,
+    NoReply,
+    Ok,
+    Process,
+    Reply,
+    Stop,
+    Supervisor,
+)
 
 #: Upper bound of every wait; a passing test never waits this long.
 WAIT = 5.0
@@ -13,8 +23,9 @@ WAIT = 5.0
 class Sup1(GenServer):
     """OTP's ``supervisor_1``: a worker whose ``init`` does what its arg says.
 
-    ``"ignore"`` ignores, ``"error"`` raises, anything else is the state. A
-    ``("block", event)`` info keeps it busy until the event is set (or `WAIT`).
+    ``"ignore"`` ignores, ``"error"`` raises, ``"trap"`` traps exits, anything
+    else is the state. A ``("block", event)`` info keeps it busy until the event
+    is set (or `WAIT`); a ``("stop", reason)`` info makes it exit with ``reason``.
     """
 
     def init(self, arg: Any) -> Ok | Ignore:
@@ -29,9 +40,11 @@ class Sup1(GenServer):
     def handle_call(self, request: Any, from_: Any, state: Any) -> Reply:
         return Reply(state, state)
 
-    def handle_info(self, msg: Any, state: Any) -> NoReply:
+    def handle_info(self, msg: Any, state: Any) -> NoReply | Stop:
         if isinstance(msg, tuple) and msg[0] == "block":
             msg[1].wait(WAIT)
+        if isinstance(msg, tuple) and msg[0] == "stop":
+            return Stop(msg[1], state)
         return NoReply(state)
 
 
