@@ -85,13 +85,43 @@ S = TypeVar("S", bound="GenServer")
 _NOTHING: Any = object()
 
 
-@dataclass(slots=True)
+class Timeout:
+    """A result's ``timeout``, carried in its ``continue_`` slot (OTP allows one or the other).
+
+    So a result without a timeout costs the receive loop nothing more.
+    """
+
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: Any) -> None:
+        self.seconds = seconds
+
+    def __repr__(self) -> str:
+        return f"Timeout({self.seconds!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Timeout) and other.seconds == self.seconds
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _timed(continue_: Any, timeout: Any) -> Timeout:
+    """Return ``timeout`` as the value of a result's ``continue_`` slot."""
+    if continue_ is not None:
+        raise ValueError(f"a result takes continue_ or timeout, not both, got: {brief(continue_)}")
+    return Timeout(timeout)
+
+
+@dataclass(slots=True, init=False)
 class Ok:
-    """Return from ``init``: the first state, and maybe a continue."""
+    """Return from ``init``: the first state, and maybe a continue or a timeout."""
 
     state: Any
     continue_: Any = None
-    timeout: float | None = None
+
+    def __init__(self, state: Any, continue_: Any = None, timeout: float | None = None) -> None:
+        self.state = state
+        self.continue_ = continue_ if timeout is None else _timed(continue_, timeout)
 
 
 @dataclass(slots=True)
@@ -99,23 +129,32 @@ class Ignore:
     """Return from ``init``: start nothing; ``start_link`` returns None."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Reply:
     """Return from ``handle_call``: answer ``value`` and keep ``state``."""
 
     value: Any
     state: Any
     continue_: Any = None
-    timeout: float | None = None
+
+    def __init__(
+        self, value: Any, state: Any, continue_: Any = None, timeout: float | None = None
+    ) -> None:
+        self.value = value
+        self.state = state
+        self.continue_ = continue_ if timeout is None else _timed(continue_, timeout)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class NoReply:
     """Return from a callback: keep ``state``, answer nothing now."""
 
     state: Any
     continue_: Any = None
-    timeout: float | None = None
+
+    def __init__(self, state: Any, continue_: Any = None, timeout: float | None = None) -> None:
+        self.state = state
+        self.continue_ = continue_ if timeout is None else _timed(continue_, timeout)
 
 
 @dataclass(slots=True)
@@ -383,24 +422,27 @@ def _run(
         ready.set()
         return
     ready.set()
-    _loop(server, proc, result.state, result.continue_, result.timeout)
+    _loop(server, proc, result.state, result.continue_)
 
 
-def _loop(server: GenServer, proc: Proc, state: Any, cont: Any, timeout: Any = None) -> None:
+def _loop(server: GenServer, proc: Proc, state: Any, cont: Any) -> None:
     """Serve the mailbox until a callback stops, raises, or the process is killed."""
     get = proc.mailbox.get
     handle_cast = server.handle_cast
     result: Any = None
     try:
         while True:
-            while cont is not None and proc.alive:
+            while cont is not None and cont.__class__ is not Timeout and proc.alive:
                 result = server.handle_continue(cont, state)
                 if result.__class__ is not NoReply:
                     break
-                state, cont, timeout = result.state, result.continue_, result.timeout
+                state, cont = result.state, result.continue_
             else:
-                # never blocks once killed: the mailbox holds KILL
-                msg = get() if timeout is None else _timed_get(get, timeout)
+                if cont is None:
+                    msg = get()  # never blocks once killed: the mailbox holds KILL
+                else:  # a timeout is pending, or the process died with a continue
+                    msg = _timed_get(get, cont.seconds) if cont.__class__ is Timeout else get()
+                    cont = None
                 if not proc.alive:  # killed (maybe while a callback ran): run no other
                     proc.discard([msg], proc.reason)  # taken from a dead mailbox: report it
                     break
@@ -433,7 +475,7 @@ def _loop(server: GenServer, proc: Proc, state: Any, cont: Any, timeout: Any = N
                 if cls is NoReply or (
                     cls is Reply and msg.__class__ is Envelope and msg.kind == "call"
                 ):  # Reply from a cast or an info is a bad return, as in OTP
-                    state, cont, timeout = result.state, result.continue_, result.timeout
+                    state, cont = result.state, result.continue_
                     continue
             if not proc.alive:  # killed while the callback ran: no terminate
                 state = getattr(result, "state", state)  # type: ignore[unreachable]
