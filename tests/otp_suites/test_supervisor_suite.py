@@ -16,10 +16,13 @@ import pytest
 from summarizer.otp import (
     Child,
     ChildSpec,
+    GenServer,
     NoProcess,
     Pid,
     Process,
+    Reply,
     StartError,
+    Stop,
     Supervisor,
     SupervisorError,
 )
@@ -322,3 +325,67 @@ def test_a_child_added_to_a_nested_tree_is_stopped_with_it(sup: str) -> None:
     ref = Process.monitor(leaf)
     Supervisor.terminate_child(sup, "inner")
     assert ref.wait(WAIT) == ("DOWN", ref, "process", leaf, "shutdown")
+
+
+class Stack(GenServer):
+    """supervisor_test.exs's Stack."""
+
+    def handle_call(self, request: Any, from_: Any, stack: list[Any]) -> Reply | Stop:
+        if request == "pop":
+            return Reply(stack[0], stack[1:])
+        return Stop("normal", stack, reply="ok")
+
+
+# lib/elixir/test/elixir/supervisor_test.exs, "child life-cycle"
+def test_supervisor_test__child_life_cycle() -> None:
+    pid = Supervisor.start_link([])
+    try:
+        assert Supervisor.which_children(pid) == []
+        assert Supervisor.count_children(pid) == {
+            "specs": 0,
+            "active": 0,
+            "supervisors": 0,
+            "workers": 0,
+        }
+        stack = Supervisor.start_child(pid, (Stack, ["hello"]))
+        assert GenServer.call(stack, "pop") == "hello"
+        assert Supervisor.which_children(pid) == [Child("Stack", stack, "worker", ["Stack"])]
+        assert counts(pid) == [1, 1, 0, 1]
+        with pytest.raises(SupervisorError, match="running"):
+            Supervisor.delete_child(pid, "Stack")
+        Supervisor.terminate_child(pid, "Stack")
+        stack = Supervisor.restart_child(pid, "Stack")
+        assert GenServer.call(stack, "pop") == "hello"
+        Supervisor.terminate_child(pid, "Stack")
+        Supervisor.delete_child(pid, "Stack")
+    finally:
+        Supervisor.stop(pid)
+
+
+# lib/elixir/test/elixir/supervisor_test.exs, "start_child/2" "supports new child spec"
+# (and "as tuple": a dict)
+def test_supervisor_test__start_child_supports_new_child_spec() -> None:
+    pid = Supervisor.start_link([])
+    try:
+        assert isinstance(Supervisor.start_child(pid, (Stack, [])), Pid)
+        as_dict = {"id": "Task", "restart": "temporary", "start": (Stack.start_link, ([],))}
+        assert isinstance(Supervisor.start_child(pid, as_dict), Pid)
+    finally:
+        Supervisor.stop(pid)
+
+
+# lib/elixir/test/elixir/supervisor_test.exs, "start_link/2": a child that stops
+# normally (permanent) is restarted from its spec
+def test_supervisor_test__start_link() -> None:
+    pid = Supervisor.start_link([(Stack, ["hello"])])
+    try:
+        [(_, stack, _, _)] = Supervisor.which_children(pid)
+        assert GenServer.call(stack, "pop") == "hello"
+        ref = Process.monitor(stack)
+        assert GenServer.call(stack, "stop") == "ok"
+        assert ref.wait(WAIT) is not None
+        [(_, again, _, _)] = Supervisor.which_children(pid)
+        assert again != stack
+        assert GenServer.call(again, "pop") == "hello"
+    finally:
+        Supervisor.stop(pid)
