@@ -14,6 +14,14 @@ restart them as OTP's do::
     sup = Supervisor.start_link([Pong], strategy="one_for_one")
     [(_id, pid, _type, _modules)] = Supervisor.which_children(sup)
     GenServer.call(pid, "ping")  # "pong"
+
+Children can come and go while a tree runs (``Supervisor.start_child``,
+`DynamicSupervisor`), and any thread, the notebook's too, can wait for a
+process to end::
+
+    ref = Process.monitor(pid)
+    Supervisor.terminate_child(sup, "Pong")
+    ref.wait(5.0)  # ("DOWN", ref, "process", pid, "shutdown")
     Supervisor.stop(sup)
 """
 
