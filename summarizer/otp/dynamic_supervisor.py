@@ -93,6 +93,8 @@ class _DynamicServer(GenServer):
                 "workers": kinds.count("worker"),
             }
             return Reply(counts, state)
+        if not (isinstance(request, tuple) and len(request) == 2):
+            raise ValueError(f"unknown dynamic supervisor request: {request!r}")
         op, arg = request
         if op == "start_child":
             return Reply(self.start_new(arg, state), state)

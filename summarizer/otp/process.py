@@ -232,8 +232,7 @@ class Proc:
         for child in list(self.children):  # links are two-way, as start_link's
             signal(child, self.pid, reason)
         self.children.clear()
-        if self.links or self.monitors or self.watching:
-            links_and_monitors_down(self, reason)
+        links_and_monitors_down(self, reason)
         self.exited.set()
         return True
 
@@ -334,11 +333,15 @@ class MonitorRef:
         return self.message
 
     def fire(self, obj: Any, reason: Any) -> None:
-        """Send DOWN once (call with `_monitors_lock` held)."""
+        """Mark the monitor down (with `_monitors_lock` held); `deliver` sends DOWN after."""
         self.active = False
         self.message = ("DOWN", self, "process", obj, reason)
         if self.watcher is not None:
             self.watcher.watching.discard(self)
+
+    def deliver(self) -> None:
+        """Send DOWN to the watcher's mailbox and wake `wait` (outside the lock)."""
+        if self.watcher is not None:
             self.watcher.put(Envelope("down", self.message, self))
         self._down.set()
 
@@ -350,7 +353,8 @@ def links_and_monitors_down(proc: Proc, reason: Any) -> None:
         proc.links.clear()
         for other in linked:
             other.links.discard(proc)
-        for ref in list(proc.monitors):
+        fired = list(proc.monitors)
+        for ref in fired:
             ref.fire(proc.pid, reason)
         proc.monitors.clear()
         for ref in proc.watching:  # a dead watcher's monitors end with it
@@ -358,6 +362,8 @@ def links_and_monitors_down(proc: Proc, reason: Any) -> None:
             if ref.target is not None:
                 ref.target.monitors.discard(ref)
         proc.watching.clear()
+    for ref in fired:
+        ref.deliver()
     for other in linked:
         signal(other, proc.pid, reason)
 
@@ -561,6 +567,8 @@ class Process:
                     ref.watcher.watching.add(ref)
             else:
                 ref.fire(dest if target is None else target.pid, "noproc")
+        if not ref.active:
+            ref.deliver()
         return ref
 
     @staticmethod

@@ -44,12 +44,13 @@ only on exit signals from its children (and its parent): any other is ignored.
 Children can be added and removed while the supervisor runs, with OTP's
 errors as ``.reason`` (`StartError` or `SupervisorError`)::
 
-    Supervisor.start_child(sup, (Stack, ["again"]))  # the pid; StartError
-    # ("already_started", pid) if the id runs, "already_present" if it is stopped
     Supervisor.terminate_child(sup, "Stack")  # stopped; its spec is kept
-    Supervisor.restart_child(sup, "Stack")  # a new pid
+    Supervisor.restart_child(sup, "Stack")  # running again, under a new pid
+    Supervisor.start_child(sup, (Stack, ["again"]))
+    # StartError: ('already_started', #PID<0.15.0>): the id "Stack" is taken
     Supervisor.terminate_child(sup, "Stack")
     Supervisor.delete_child(sup, "Stack")  # the spec is gone
+    Supervisor.start_child(sup, (Stack, ["again"]))  # #PID<0.16.0>
     Supervisor.get_childspec(sup, "Counter")  # ChildSpec(id='Counter', ...)
 
 A temporary child's spec is deleted when the child ends, whatever the reason.
