@@ -106,7 +106,11 @@ class Timeout:
 
 
 def _timed(continue_: Any, timeout: Any) -> Timeout:
-    """Return ``timeout`` as the value of a result's ``continue_`` slot."""
+    """Return ``timeout`` as the value of a result's ``continue_`` slot, checked."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be seconds >= 0 or None, got: {brief(timeout)}")
+    if not timeout >= 0:  # NaN too
+        raise ValueError(f"timeout must be seconds >= 0 or None, got: {brief(timeout)}")
     if continue_ is not None:
         raise ValueError(f"a result takes continue_ or timeout, not both, got: {brief(continue_)}")
     return Timeout(timeout)
@@ -500,8 +504,6 @@ TIMEOUT = Envelope("info", "timeout")  # what a result's timeout delivers to han
 
 def _timed_get(get: Callable[..., Any], timeout: Any) -> Any:
     """Take the next message, or `TIMEOUT` if none comes within ``timeout`` seconds."""
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
-        raise TypeError(f"timeout must be seconds >= 0 or None, got: {brief(timeout)}")
     if timeout > threading.TIMEOUT_MAX:  # math.inf too: wait for a message
         return get()
     try:

@@ -155,11 +155,12 @@ class SupervisorServer(GenServer):
             child = _Running(spec)
             try:
                 self.start_child(child, len(state.children))
-            except StartError as e:
-                self.stop_children(state.children)
+            except BaseException as e:  # a start failure, or a child_started hook that raised
+                self.stop_children([*state.children, child])
+                reason = e.reason if isinstance(e, StartError) else e
                 raise StartError(
-                    ("shutdown", ("failed_to_start_child", spec.id, e.reason)),
-                    f"child {spec.id!r} failed to start: {e.reason!r}",
+                    ("shutdown", ("failed_to_start_child", spec.id, reason)),
+                    f"child {spec.id!r} failed to start: {reason!r}",
                 ) from e
             if child.pid is not None or spec.restart != "temporary":
                 state.children.append(child)  # an ignoring temporary child is dropped

@@ -159,6 +159,11 @@ def test_an_ok_timeout_applies_from_init() -> None:
 
 
 def test_a_bad_timeout_crashes_the_server_with_a_clear_error() -> None:
+    with pytest.raises(TypeError, match="timeout must be seconds >= 0 or None, got: '1'"):
+        NoReply(None, timeout="1")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="continue_ or timeout, not both"):
+        NoReply(None, continue_="more", timeout=1)
+
     class Bad(GenServer):
         def handle_cast(self, request: Any, state: Any) -> NoReply:
             return NoReply(state, timeout=-1)
@@ -168,7 +173,7 @@ def test_a_bad_timeout_crashes_the_server_with_a_clear_error() -> None:
     GenServer.cast(pid, "go")
     down = ref.wait(WAIT)
     assert down is not None
-    assert isinstance(down[4], TypeError)
+    assert isinstance(down[4], ValueError)
     assert "timeout must be seconds >= 0 or None, got: -1" in str(down[4])
 
 
