@@ -50,6 +50,8 @@ class Suite(GenServer):
             return Reply(within, state)
         if request == "stop":
             return Stop("stopped", state, reply="ok")
+        if request == "stop_shutdown_reason":
+            return Stop(("shutdown", "stop_reason"), state)
         raise ValueError(request)
 
     def handle_cast(self, request: Any, state: dict[str, Any]) -> NoReply:
@@ -110,6 +112,35 @@ def test_gen_server_SUITE__stop4() -> None:
     assert not Process.alive(pid)
     with pytest.raises(NoProcess):
         GenServer.stop("to_stop")
+
+
+# gen_server_SUITE.erl, crash: a call whose server stops with {shutdown, Reason} fails with
+# that reason, and a linked process that traps exits gets it as an EXIT
+def test_gen_server_SUITE__crash() -> None:
+    exits: list[Any] = []
+    got = threading.Event()
+
+    class Parent(GenServer):
+        def init(self, arg: Any) -> Ok:
+            Process.flag("trap_exit", True)
+            return Ok(Suite.start_link())
+
+        def handle_call(self, request: Any, from_: Any, child: Any) -> Reply:
+            return Reply(child, child)
+
+        def handle_info(self, msg: Any, state: Any) -> NoReply:
+            exits.append(msg)
+            got.set()
+            return NoReply(state)
+
+    parent = Parent.start_link()
+    child = GenServer.call(parent, "child")
+    with pytest.raises(ExitError) as info:
+        GenServer.call(child, "stop_shutdown_reason")
+    assert info.value.reason == ("shutdown", "stop_reason")
+    assert got.wait(WAIT)
+    assert exits == [("EXIT", child, ("shutdown", "stop_reason"))]
+    GenServer.stop(parent)
 
 
 # gen_server_SUITE.erl, call: {call_within, T} answers {reply, ok, State, T}; a call in
