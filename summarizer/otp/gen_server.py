@@ -125,7 +125,9 @@ class Ok:
 
     def __init__(self, state: Any, continue_: Any = None, timeout: float | None = None) -> None:
         self.state = state
-        self.continue_ = continue_ if timeout is None else _timed(continue_, timeout)
+        self.continue_ = continue_
+        if timeout is not None:  # a test, not a store: results without one stay cheap
+            self.continue_ = _timed(continue_, timeout)
 
 
 @dataclass(slots=True)
@@ -146,7 +148,9 @@ class Reply:
     ) -> None:
         self.value = value
         self.state = state
-        self.continue_ = continue_ if timeout is None else _timed(continue_, timeout)
+        self.continue_ = continue_
+        if timeout is not None:  # a test, not a store: results without one stay cheap
+            self.continue_ = _timed(continue_, timeout)
 
 
 @dataclass(slots=True, init=False)
@@ -158,7 +162,9 @@ class NoReply:
 
     def __init__(self, state: Any, continue_: Any = None, timeout: float | None = None) -> None:
         self.state = state
-        self.continue_ = continue_ if timeout is None else _timed(continue_, timeout)
+        self.continue_ = continue_
+        if timeout is not None:  # a test, not a store: results without one stay cheap
+            self.continue_ = _timed(continue_, timeout)
 
 
 @dataclass(slots=True)
@@ -436,45 +442,25 @@ def _loop(server: GenServer, proc: Proc, state: Any, cont: Any) -> None:
     result: Any = None
     try:
         while True:
-            while cont is not None and cont.__class__ is not Timeout and proc.alive:
-                result = server.handle_continue(cont, state)
+            while cont is not None and proc.alive:
+                if cont.__class__ is Timeout:  # a result asked for a timeout: not the hot path
+                    result = _receive_within(server, proc, get, cont.seconds, state)
+                else:
+                    result = server.handle_continue(cont, state)
                 if result.__class__ is not NoReply:
                     break
                 state, cont = result.state, result.continue_
             else:
-                if cont is None:
-                    msg = get()  # never blocks once killed: the mailbox holds KILL
-                else:  # a timeout is pending, or the process died with a continue
-                    msg = _timed_get(get, cont.seconds) if cont.__class__ is Timeout else get()
-                    cont = None
+                msg = get()  # never blocks once killed: the mailbox holds KILL
                 if not proc.alive:  # killed (maybe while a callback ran): run no other
                     proc.discard([msg], proc.reason)  # taken from a dead mailbox: report it
                     break
                 if msg.__class__ is not Envelope:
                     result = handle_cast(msg, state)
-                elif msg.kind == "call":
-                    from_ = msg.b
-                    result = server.handle_call(msg.a, from_, state)
-                    if result.__class__ is Reply:
-                        from_.reply(result.value)
-                    elif result.__class__ is Stop and result.reply is not _NOTHING:
-                        from_.reply(result.reply)
-                elif msg.kind == "info":
-                    result = server.handle_info(msg.a, state)
-                elif msg.kind == "down":  # a monitor's DOWN, unless demonitored with flush
-                    if msg.b.flushed:
+                else:
+                    result = _handle_envelope(server, proc, msg, state)
+                    if result is None:  # nothing to handle
                         continue
-                    result = server.handle_info(msg.a, state)
-                elif msg.kind == "exit":
-                    parent = proc.parent
-                    if parent is not None and msg.a == parent.pid:
-                        result = Stop(msg.b, state)
-                    else:
-                        result = server.handle_info(("EXIT", msg.a, msg.b), state)
-                elif msg.kind == "stop":
-                    result = Stop(msg.a, state)
-                else:  # "kill" left by a death we already handled
-                    continue
                 cls = result.__class__
                 if cls is NoReply or (
                     cls is Reply and msg.__class__ is Envelope and msg.kind == "call"
@@ -498,18 +484,58 @@ def _loop(server: GenServer, proc: Proc, state: Any, cont: Any) -> None:
     proc.drain(proc.reason)
 
 
+def _handle_envelope(server: GenServer, proc: Proc, msg: Envelope, state: Any) -> Any:
+    """Run the callback for a message that is not a cast; return its result, or None."""
+    kind = msg.kind
+    if kind == "call":
+        from_ = msg.b
+        result = server.handle_call(msg.a, from_, state)
+        if result.__class__ is Reply:
+            from_.reply(result.value)
+        elif result.__class__ is Stop and result.reply is not _NOTHING:
+            from_.reply(result.reply)
+        return result
+    if kind == "info":
+        return server.handle_info(msg.a, state)
+    if kind == "down":  # a monitor's DOWN, unless demonitored with flush
+        return None if msg.b.flushed else server.handle_info(msg.a, state)
+    if kind == "exit":
+        parent = proc.parent
+        if parent is not None and msg.a == parent.pid:
+            return Stop(msg.b, state)
+        return server.handle_info(("EXIT", msg.a, msg.b), state)
+    if kind == "stop":
+        return Stop(msg.a, state)
+    return None  # "kill" left by a death we already handled
+
+
+def _receive_within(
+    server: GenServer, proc: Proc, get: Callable[..., Any], seconds: float, state: Any
+) -> Any:
+    """Handle the next message, or ``"timeout"`` if none comes within ``seconds``.
+
+    Return the callback's result; a Reply to a call comes back as NoReply (the
+    caller has its answer). Return None if the process was killed meanwhile.
+    """
+    while True:
+        try:
+            msg = get() if seconds > threading.TIMEOUT_MAX else get(True, seconds)
+        except Empty:
+            return server.handle_info("timeout", state)
+        if not proc.alive:
+            proc.discard([msg], proc.reason)
+            return None
+        if msg.__class__ is not Envelope:
+            return server.handle_cast(msg, state)
+        result = _handle_envelope(server, proc, msg, state)
+        if result is None:  # a flushed DOWN, or a stale KILL, is no message: keep waiting
+            continue
+        if result.__class__ is Reply and msg.kind == "call":
+            return NoReply(result.state, result.continue_)
+        return result
+
+
 _IGNORED: Any = object()  # what start() learns from an init that returned Ignore
-TIMEOUT = Envelope("info", "timeout")  # what a result's timeout delivers to handle_info
-
-
-def _timed_get(get: Callable[..., Any], timeout: Any) -> Any:
-    """Take the next message, or `TIMEOUT` if none comes within ``timeout`` seconds."""
-    if timeout > threading.TIMEOUT_MAX:  # math.inf too: wait for a message
-        return get()
-    try:
-        return get(True, timeout)
-    except Empty:
-        return TIMEOUT
 
 
 def _terminate(server: GenServer, proc: Proc, reason: Any, state: Any) -> None:
