@@ -39,7 +39,8 @@ The server's state lives in its own thread and only the callbacks touch it:
   in ``init``). It never runs on ``"kill"``.
 * ``Ok``, ``Reply`` and ``NoReply`` take ``timeout=seconds``: if no message
   arrives within that time, ``handle_info("timeout", state)`` runs, as OTP's
-  ``{:noreply, state, timeout}``. Any message cancels it::
+  ``{:noreply, state, timeout}``. Any message cancels it; a result takes a
+  timeout or a continue, not both (as OTP's tuples)::
 
       def handle_cast(self, request, state):
           return NoReply(state, timeout=30.0)  # idle for 30 s: "timeout"
