@@ -578,8 +578,12 @@ class Hoarder(GenServer):
         self.taken: queue.SimpleQueue[list[Any]] = arg
         return Ok(None)
 
-    def handle_call(self, request: threading.Event, from_: Any, state: Any) -> Stop:
-        request.wait(WAIT)
+    def handle_call(
+        self, request: tuple[threading.Event, threading.Event], from_: Any, state: Any
+    ) -> Stop:
+        entered, release = request
+        entered.set()
+        release.wait(WAIT)
         return Stop("normal", state, reply="ok")
 
     def terminate(self, reason: Any, state: Any) -> None:
@@ -589,9 +593,10 @@ class Hoarder(GenServer):
 def test_terminate_can_take_the_casts_still_queued_and_queued_calls_fail_at_once() -> None:
     taken: queue.SimpleQueue[list[Any]] = queue.SimpleQueue()
     pid = Hoarder.start_link(taken)
-    release = threading.Event()
-    stopper = threading.Thread(target=GenServer.call, args=(pid, release))
+    entered, release = threading.Event(), threading.Event()
+    stopper = threading.Thread(target=GenServer.call, args=(pid, (entered, release)))
     stopper.start()
+    assert entered.wait(WAIT)  # the server is busy in the call: what follows stays queued
     GenServer.cast(pid, "a")
     GenServer.cast(pid, "b")
     late: queue.SimpleQueue[Any] = queue.SimpleQueue()
