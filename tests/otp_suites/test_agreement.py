@@ -15,10 +15,10 @@ from summarizer.otp import (
     ChildSpec,
     ExitError,
     GenServer,
-    NoReply,
     Ok,
     Process,
     StartError,
+    Stop,
     Supervisor,
 )
 
@@ -93,11 +93,6 @@ def test_an_infinite_max_seconds_is_rejected() -> None:
         Supervisor.start_link([], max_seconds=math.inf)
 
 
-class Quiet(GenServer):
-    def handle_cast(self, request: Any, state: Any) -> NoReply:
-        return NoReply(state)
-
-
 # 6. supervisor.erl acts only on exits from its children (and its parent)
 def test_an_exit_signal_from_a_stranger_restarts_nothing() -> None:
     done = threading.Event()
@@ -108,9 +103,7 @@ def test_an_exit_signal_from_a_stranger_restarts_nothing() -> None:
         def init(self, arg: Any) -> Ok:
             return Ok(arg)
 
-        def handle_cast(self, request: Any, state: Any) -> Any:
-            from summarizer.otp import Stop
-
+        def handle_cast(self, request: Any, state: Any) -> Stop:
             return Stop("normal", state)
 
         def terminate(self, reason: Any, state: Any) -> None:
