@@ -570,6 +570,7 @@ class CastReplier(GenServer):
 
 def test_reply_returned_from_handle_cast_is_a_bad_return_that_stops_the_server() -> None:
     pid = CastReplier.start_link()
+    ref = Process.monitor(pid)
     GenServer.cast(pid, "hello")
-    assert Process.monitor_wait(pid, WAIT)
-    assert isinstance(pid._proc.reason, TypeError)
+    down = ref.wait(WAIT)
+    assert down is not None and isinstance(down[4], TypeError)

@@ -390,6 +390,11 @@ def test_get_state_answers_after_the_messages_queued_before_it() -> None:
 def test_process_info_describes_a_live_process_and_is_none_once_it_exited() -> None:
     pid = Tallier.start_link(name="Info")
     info = Process.info(pid)
-    assert info == {"registered_name": "Info", "message_queue_len": 0, "trap_exit": False}
+    assert info == {
+        "registered_name": "Info",
+        "message_queue_len": 0,
+        "trap_exit": False,
+        "monitored_by": [],
+    }
     GenServer.stop(pid)
     assert Process.info(pid) is None

@@ -180,7 +180,9 @@ def test_a_child_failing_to_start_stops_the_started_ones_and_start_link_raises()
     ]
     with pytest.raises(StartError) as info:
         Supervisor.start_link(children, name="doomed")
-    assert isinstance(info.value.reason, ValueError)
+    _shutdown, (_failed, child_id, reason) = info.value.reason
+    assert child_id == "bad"
+    assert isinstance(reason, ValueError)
     assert journal == [
         ("init", "a"),
         ("init", "b"),

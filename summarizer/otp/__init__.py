@@ -14,16 +14,33 @@ restart them as OTP's do::
     sup = Supervisor.start_link([Pong], strategy="one_for_one")
     [(_id, pid, _type, _modules)] = Supervisor.which_children(sup)
     GenServer.call(pid, "ping")  # "pong"
+
+Children can come and go while a tree runs (``Supervisor.start_child``,
+`DynamicSupervisor`), and any thread, the notebook's too, can wait for a
+process to end::
+
+    ref = Process.monitor(pid)
+    Supervisor.terminate_child(sup, "Pong")
+    ref.wait(5.0)  # ("DOWN", ref, "process", pid, "shutdown")
     Supervisor.stop(sup)
 """
 
 from .child_spec import ChildSpec
-from .errors import AlreadyStarted, CallTimeout, ExitError, NoProcess, OtpError, StartError
-from .gen_server import From, GenServer, NoReply, Ok, Reply, Stop
+from .dynamic_supervisor import DynamicSupervisor
+from .errors import (
+    AlreadyStarted,
+    CallTimeout,
+    ExitError,
+    NoProcess,
+    OtpError,
+    StartError,
+    SupervisorError,
+)
+from .gen_server import From, GenServer, Ignore, NoReply, Ok, Reply, Stop
 from .mailbox import Mailbox, MailboxStats, Overflow
 from .partition_supervisor import PartitionStats, PartitionSupervisor
 from .phash2 import phash2
-from .process import Pid, Process, TimerRef
+from .process import MonitorRef, Pid, Process, TimerRef
 from .supervisor import Child, Supervisor, SupervisorFlags
 from .system import schedulers_online
 from .task import TaskTimeout, async_stream
@@ -34,11 +51,14 @@ __all__ = [
     "CallTimeout",
     "Child",
     "ChildSpec",
+    "DynamicSupervisor",
     "ExitError",
     "From",
     "GenServer",
+    "Ignore",
     "Mailbox",
     "MailboxStats",
+    "MonitorRef",
     "NoProcess",
     "NoReply",
     "Ok",
@@ -52,6 +72,7 @@ __all__ = [
     "StartError",
     "Stop",
     "Supervisor",
+    "SupervisorError",
     "SupervisorFlags",
     "TaskTimeout",
     "TimerRef",

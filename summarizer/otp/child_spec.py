@@ -11,7 +11,8 @@ A spec is what Elixir's ``child_spec/1`` returns::
 * ``restart``: ``"permanent"`` (always), ``"transient"`` (only after an
   abnormal exit), ``"temporary"`` (never);
 * ``shutdown``: seconds to wait for a graceful exit before a kill,
-  ``"brutal_kill"``, or ``"infinity"`` (the default for supervisors);
+  ``"brutal_kill"``, or ``"infinity"``; by default 5.0 for a worker and
+  ``"infinity"`` for a supervisor, as OTP's 5000 ms and ``infinity``;
 * ``type``: ``"worker"`` or ``"supervisor"``; ``modules`` for introspection;
 * ``mailbox``: None (OTP's delivery), or a `Mailbox` that counts the casts sent to
   the child, bounds its mailbox, or hands casts its process could not handle to
@@ -21,15 +22,22 @@ A spec is what Elixir's ``child_spec/1`` returns::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from .mailbox import Mailbox
 from .validate import brief
 
-__all__ = ["ChildSpec"]
+__all__ = ["ChildSpec", "ChildType", "Restart", "Shutdown"]
 
-RESTARTS = ("permanent", "transient", "temporary")
-TYPES = ("worker", "supervisor")
+#: When a child is restarted: always, only after an abnormal exit, or never.
+Restart = Literal["permanent", "transient", "temporary"]
+#: What a child is; a supervisor child gets an infinite shutdown by default.
+ChildType = Literal["worker", "supervisor"]
+#: Seconds to wait for a graceful exit before a kill, or one of OTP's two atoms.
+Shutdown = float | Literal["brutal_kill", "infinity"]
+
+RESTARTS: tuple[Restart, ...] = get_args(Restart)
+TYPES: tuple[ChildType, ...] = get_args(ChildType)
 
 
 def validate_name(name: Any) -> None:
@@ -44,13 +52,16 @@ class ChildSpec:
 
     id: Any
     start: tuple[Any, ...]
-    restart: str = "permanent"
-    shutdown: float | str = 5.0
-    type: str = "worker"
+    restart: Restart = "permanent"
+    shutdown: Shutdown | None = None  # None: 5.0 for a worker, "infinity" for a supervisor
+    type: ChildType = "worker"
     modules: list[str] = field(default_factory=list)
     mailbox: Mailbox | None = None
 
     def __post_init__(self) -> None:
+        if self.shutdown is None:
+            default: Shutdown = "infinity" if self.type == "supervisor" else 5.0
+            object.__setattr__(self, "shutdown", default)
         start = self.start
         if (
             not isinstance(start, tuple)

@@ -9,7 +9,10 @@ catch them all at once::
         e.reason  # "noproc", as Erlang's exit reason
 
 `ExitError` mirrors an Erlang exit seen by a caller (``{reason, {GenServer,
-:call, ...}}``); `StartError` mirrors ``{:error, reason}`` from ``start_link``.
+:call, ...}}``); `StartError` mirrors ``{:error, reason}`` from ``start_link``
+and ``start_child``; `SupervisorError` mirrors ``{:error, reason}`` from a
+supervisor's other child administration (``terminate_child``, ``delete_child``,
+``get_childspec``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ __all__ = [
     "NoProcess",
     "OtpError",
     "StartError",
+    "SupervisorError",
 ]
 
 
@@ -70,3 +74,16 @@ class AlreadyStarted(StartError):
         super().__init__(("already_started", pid), f"name {name!r} is already taken by {pid!r}")
         self.name = name
         self.pid = pid
+
+
+class SupervisorError(OtpError):
+    """A supervisor refused a request about a child: ``.reason`` is OTP's term.
+
+    ``"not_found"`` (no child has that id, or that pid), ``"running"`` or
+    ``"restarting"`` (delete or restart a child that is not stopped): check the
+    id, or `Supervisor.terminate_child` it first.
+    """
+
+    def __init__(self, reason: Any, message: str | None = None) -> None:
+        super().__init__(message or f"supervisor refused: {reason!r}")
+        self.reason = reason

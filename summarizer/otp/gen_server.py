@@ -25,7 +25,9 @@ The server's state lives in its own thread and only the callbacks touch it:
 
 * ``init(arg)`` returns ``Ok(state)`` or ``Ok(state, continue_=term)``; ``start_link``
   returns once ``init`` has. A continue runs ``handle_continue(term, state)``
-  before any message in the mailbox, even one sent during ``init``.
+  before any message in the mailbox, even one sent during ``init``. ``init``
+  may return ``Ignore()``: the process exits quietly and ``start_link``
+  returns None (a supervisor keeps such a child as not running).
 * ``handle_call(request, from_, state)`` returns ``Reply(value, state)``,
   ``NoReply(state)`` (answer later with ``GenServer.reply(from_, value)``) or
   ``Stop(reason, state, reply=value)``.
@@ -35,13 +37,21 @@ The server's state lives in its own thread and only the callbacks touch it:
   exception) or returns ``Stop``, on ``GenServer.stop``, and on a shutdown from
   the supervisor if the server traps exits (``Process.flag("trap_exit", True)``
   in ``init``). It never runs on ``"kill"``.
+* ``Ok``, ``Reply`` and ``NoReply`` take ``timeout=seconds``: if no message
+  arrives within that time, ``handle_info("timeout", state)`` runs, as OTP's
+  ``{:noreply, state, timeout}``. Any message cancels it; a result takes a
+  timeout or a continue, not both (as OTP's tuples)::
+
+      def handle_cast(self, request, state):
+          return NoReply(state, timeout=30.0)  # idle for 30 s: "timeout"
 
 ``call`` waits ``timeout`` seconds (default 5.0; None waits forever) and raises
 `CallTimeout`; the server keeps running and the late reply is dropped. A call
 to nothing raises `NoProcess`; a call whose server dies first raises
 `ExitError` with the server's reason. ``cast`` never fails, as in OTP: a cast to
 nothing is dropped (and reported to that server's ``lost_messages`` hook when
-the server is known but dead).
+the server is known but dead). ``stop`` raises `ExitError` if the server ended
+with another reason than the one asked for (its ``terminate`` raised, say).
 """
 
 from __future__ import annotations
@@ -52,9 +62,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from queue import Empty
 from typing import Any, ClassVar, TypeVar
 
-from .child_spec import ChildSpec, validate_name
+from .child_spec import ChildSpec, Restart, Shutdown, validate_name
 from .errors import CallTimeout, ExitError, NoProcess, OtpError, StartError
 from .mailbox import take_place
 from .process import (
@@ -69,22 +80,64 @@ from .process import (
 )
 from .validate import brief, check_timeout
 
-__all__ = ["From", "GenServer", "NoReply", "Ok", "Reply", "Stop"]
+__all__ = ["From", "GenServer", "Ignore", "NoReply", "Ok", "Reply", "Stop"]
 
 log = logging.getLogger("summarizer")
 S = TypeVar("S", bound="GenServer")
 _NOTHING: Any = object()
 
 
-@dataclass(slots=True)
+class Timeout:
+    """A result's ``timeout``, carried in its ``continue_`` slot (OTP allows one or the other).
+
+    So a result without a timeout costs the receive loop nothing more.
+    """
+
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: Any) -> None:
+        self.seconds = seconds
+
+    def __repr__(self) -> str:
+        return f"Timeout({self.seconds!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Timeout) and other.seconds == self.seconds
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _timed(continue_: Any, timeout: Any) -> Timeout:
+    """Return ``timeout`` as the value of a result's ``continue_`` slot, checked."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be seconds >= 0 or None, got: {brief(timeout)}")
+    if not timeout >= 0:  # NaN too
+        raise ValueError(f"timeout must be seconds >= 0 or None, got: {brief(timeout)}")
+    if continue_ is not None:
+        raise ValueError(f"a result takes continue_ or timeout, not both, got: {brief(continue_)}")
+    return Timeout(timeout)
+
+
+@dataclass(slots=True, init=False)
 class Ok:
-    """Return from ``init``: the first state, and maybe a continue."""
+    """Return from ``init``: the first state, and maybe a continue or a timeout."""
 
     state: Any
     continue_: Any = None
 
+    def __init__(self, state: Any, continue_: Any = None, timeout: float | None = None) -> None:
+        self.state = state
+        self.continue_ = continue_
+        if timeout is not None:  # a test, not a store: results without one stay cheap
+            self.continue_ = _timed(continue_, timeout)
+
 
 @dataclass(slots=True)
+class Ignore:
+    """Return from ``init``: start nothing; ``start_link`` returns None."""
+
+
+@dataclass(slots=True, init=False)
 class Reply:
     """Return from ``handle_call``: answer ``value`` and keep ``state``."""
 
@@ -92,13 +145,28 @@ class Reply:
     state: Any
     continue_: Any = None
 
+    def __init__(
+        self, value: Any, state: Any, continue_: Any = None, timeout: float | None = None
+    ) -> None:
+        self.value = value
+        self.state = state
+        self.continue_ = continue_
+        if timeout is not None:  # a test, not a store: results without one stay cheap
+            self.continue_ = _timed(continue_, timeout)
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class NoReply:
     """Return from a callback: keep ``state``, answer nothing now."""
 
     state: Any
     continue_: Any = None
+
+    def __init__(self, state: Any, continue_: Any = None, timeout: float | None = None) -> None:
+        self.state = state
+        self.continue_ = continue_
+        if timeout is not None:  # a test, not a store: results without one stay cheap
+            self.continue_ = _timed(continue_, timeout)
 
 
 @dataclass(slots=True)
@@ -152,12 +220,12 @@ class GenServer:
     """Base class of servers: override the callbacks, start with ``start_link``."""
 
     #: Child spec defaults, as ``use GenServer, restart: ..., shutdown: ...``.
-    restart: ClassVar[str] = "permanent"
-    shutdown: ClassVar[float | str] = 5.0
+    restart: ClassVar[Restart] = "permanent"
+    shutdown: ClassVar[Shutdown] = 5.0
 
     # -- callbacks ---------------------------------------------------------
 
-    def init(self, arg: Any) -> Ok | Stop:
+    def init(self, arg: Any) -> Ok | Ignore | Stop:
         """Return the first state; the default keeps ``arg``."""
         return Ok(arg)
 
@@ -203,8 +271,11 @@ class GenServer:
         )
 
     @classmethod
-    def start_link(cls, arg: Any = None, name: str | None = None) -> Pid:
-        """Start the server linked to the calling process; return once ``init`` has."""
+    def start_link(cls, arg: Any = None, name: str | None = None) -> Pid | None:
+        """Start the server linked to the calling process; return once ``init`` has.
+
+        Return its Pid, or None if ``init`` returned `Ignore`.
+        """
         return start(cls, arg, name)
 
     @staticmethod
@@ -246,7 +317,10 @@ class GenServer:
 
     @staticmethod
     def stop(server: Any, reason: Any = "normal", timeout: float | None = None) -> None:
-        """Stop the server with ``reason``, running ``terminate``; wait until it exits."""
+        """Stop the server with ``reason``, running ``terminate``; wait until it exits.
+
+        Raise `ExitError` if it exited with another reason (``terminate`` raised).
+        """
         timeout = check_timeout(timeout)
         proc = resolve(server)
         if proc is None or not proc.alive:
@@ -258,6 +332,8 @@ class GenServer:
         if not proc.exited.wait(timeout):
             raise CallTimeout(server, timeout or 0.0)
         join(proc, None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if proc.reason is not reason and proc.reason != reason:  # as proc_lib:stop/3
+            raise ExitError(proc.reason, f"{server!r} exited with {proc.reason!r}, not {reason!r}")
 
 
 def _request(server: Any, envelope: Envelope, timeout: float | None) -> Any:
@@ -290,8 +366,11 @@ def join(proc: Proc, timeout: float | None = None) -> None:
         thread.join(0.1 if proc.killed and timeout is None else timeout)
 
 
-def start(cls: type[GenServer], arg: Any, name: str | None, *, link: bool = True) -> Pid:
-    """Start a process running ``cls``; raise StartError if its ``init`` fails."""
+def start(cls: type[GenServer], arg: Any, name: str | None, *, link: bool = True) -> Pid | None:
+    """Start a process running ``cls``; raise StartError if its ``init`` fails.
+
+    Return None if its ``init`` returned `Ignore`.
+    """
     if not (isinstance(cls, type) and issubclass(cls, GenServer)):
         raise TypeError(f"cls must be a GenServer subclass, got: {brief(cls)}")
     validate_name(name)
@@ -317,6 +396,8 @@ def start(cls: type[GenServer], arg: Any, name: str | None, *, link: bool = True
     if started:
         thread.join()
         error = started[0]
+        if error is _IGNORED:
+            return None
         if isinstance(error, StartError):
             raise error
         cause = error if isinstance(error, BaseException) else None  # Stop(reason) from init
@@ -332,6 +413,12 @@ def _run(
         result = server.init(arg)
     except BaseException as e:
         result = Stop(e, None)
+    if result.__class__ is Ignore:  # as OTP: exit normally, no EXIT to the parent
+        proc.unlink()
+        proc.die("normal")
+        started.append(_IGNORED)
+        ready.set()
+        return
     if result.__class__ is not Ok:
         reason = (
             result.reason
@@ -357,7 +444,10 @@ def _loop(server: GenServer, proc: Proc, state: Any, cont: Any) -> None:
     try:
         while True:
             while cont is not None and proc.alive:
-                result = server.handle_continue(cont, state)
+                if cont.__class__ is Timeout:  # a result asked for a timeout: not the hot path
+                    result = _receive_within(server, proc, get, handle_cast, cont.seconds, state)
+                else:
+                    result = server.handle_continue(cont, state)
                 if result.__class__ is not NoReply:
                     break
                 state, cont = result.state, result.continue_
@@ -368,28 +458,10 @@ def _loop(server: GenServer, proc: Proc, state: Any, cont: Any) -> None:
                     break
                 if msg.__class__ is not Envelope:
                     result = handle_cast(msg, state)
-                elif msg.kind == "call":
-                    from_ = msg.b
-                    result = server.handle_call(msg.a, from_, state)
-                    if result.__class__ is Reply:
-                        from_.reply(result.value)
-                    elif result.__class__ is Stop and result.reply is not _NOTHING:
-                        from_.reply(result.reply)
-                elif msg.kind == "info":
-                    result = server.handle_info(msg.a, state)
-                elif msg.kind == "exit":
-                    parent = proc.parent
-                    if parent is not None and msg.a == parent.pid:
-                        result = Stop(msg.b, state)
-                    else:
-                        result = server.handle_info(("EXIT", msg.a, msg.b), state)
-                elif msg.kind == "stop":
-                    result = Stop(msg.a, state)
-                elif msg.kind == "get_state":
-                    msg.b.reply(state)
-                    continue
-                else:  # "kill" left by a death we already handled
-                    continue
+                else:
+                    result = _handle_envelope(server, proc, msg, state)
+                    if result is None:  # nothing to handle
+                        continue
                 cls = result.__class__
                 if cls is NoReply or (
                     cls is Reply and msg.__class__ is Envelope and msg.kind == "call"
@@ -427,6 +499,67 @@ def _killed(server: GenServer, proc: Proc, state: Any) -> None:
     if proc.place is not None:
         proc.place.lost_state(state, proc.reason)
     proc.drain(proc.reason)
+
+
+def _handle_envelope(server: GenServer, proc: Proc, msg: Envelope, state: Any) -> Any:
+    """Run the callback for a message that is not a cast; return its result, or None."""
+    kind = msg.kind
+    if kind == "call":
+        from_ = msg.b
+        result = server.handle_call(msg.a, from_, state)
+        if result.__class__ is Reply:
+            from_.reply(result.value)
+        elif result.__class__ is Stop and result.reply is not _NOTHING:
+            from_.reply(result.reply)
+        return result
+    if kind == "info":
+        return server.handle_info(msg.a, state)
+    if kind == "down":  # a monitor's DOWN, unless demonitored with flush
+        return None if msg.b.flushed else server.handle_info(msg.a, state)
+    if kind == "exit":
+        parent = proc.parent
+        if parent is not None and msg.a == parent.pid:
+            return Stop(msg.b, state)
+        return server.handle_info(("EXIT", msg.a, msg.b), state)
+    if kind == "stop":
+        return Stop(msg.a, state)
+    if kind == "get_state":
+        msg.b.reply(state)
+    return None  # or "kill", left by a death we already handled
+
+
+def _receive_within(
+    server: GenServer,
+    proc: Proc,
+    get: Callable[..., Any],
+    handle_cast: Callable[[Any, Any], Any],
+    seconds: float,
+    state: Any,
+) -> Any:
+    """Handle the next message, or ``"timeout"`` if none comes within ``seconds``.
+
+    Return the callback's result; a Reply to a call comes back as NoReply (the
+    caller has its answer). Return None if the process was killed meanwhile.
+    """
+    while True:
+        try:
+            msg = get() if seconds > threading.TIMEOUT_MAX else get(True, seconds)
+        except Empty:
+            return server.handle_info("timeout", state)
+        if not proc.alive:
+            proc.discard([msg], proc.reason)
+            return None
+        if msg.__class__ is not Envelope:
+            return handle_cast(msg, state)
+        result = _handle_envelope(server, proc, msg, state)
+        if result is None:  # a flushed DOWN, get_state or a stale KILL: keep waiting
+            continue
+        if result.__class__ is Reply and msg.kind == "call":
+            return NoReply(result.state, result.continue_)
+        return result
+
+
+_IGNORED: Any = object()  # what start() learns from an init that returned Ignore
 
 
 def _terminate(server: GenServer, proc: Proc, reason: Any, state: Any) -> None:

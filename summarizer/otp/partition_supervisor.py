@@ -34,11 +34,11 @@ from typing import Any, NamedTuple
 
 from .child_spec import ChildSpec, validate_name
 from .errors import NoProcess
-from .gen_server import Ok, start
+from .gen_server import Ok
 from .mailbox import Mailbox, MailboxStats, Place
 from .phash2 import phash2
 from .process import Pid, Proc, current
-from .supervisor import Child, Supervisor, SupervisorServer, to_spec
+from .supervisor import Child, Strategy, Supervisor, SupervisorServer, start_supervisor, to_spec
 from .system import schedulers_online
 from .validate import brief, positive_int
 
@@ -132,8 +132,10 @@ class _PartitionServer(SupervisorServer):
             self.table = _tables[name] = Table(me, places)
         return super().init(flags)
 
-    def place_for(self, index: int, spec: ChildSpec) -> Place:
-        return self.table.places[index]
+    def place_for(self, index: int, spec: ChildSpec) -> Place | None:
+        if index < self.table.n:
+            return self.table.places[index]
+        return super().place_for(index, spec)  # a child added later with start_child
 
 
 class PartitionSupervisor:
@@ -145,7 +147,7 @@ class PartitionSupervisor:
         child_spec: Any,
         name: str,
         partitions: int | None = None,
-        strategy: str = "one_for_one",
+        strategy: Strategy = "one_for_one",
         max_restarts: int = 3,
         max_seconds: float = 5,
         with_arguments: Callable[[list[Any], int], Any] | None = None,
@@ -175,7 +177,7 @@ class PartitionSupervisor:
         flags = Supervisor.init(
             children, strategy=strategy, max_restarts=max_restarts, max_seconds=max_seconds
         )
-        return start(_PartitionServer, (name, n, flags), name)
+        return start_supervisor(_PartitionServer, (name, n, flags), name)
 
     @staticmethod
     def child_spec(options: dict[str, Any]) -> ChildSpec:

@@ -22,7 +22,19 @@ As on the BEAM:
 * links carry exits both ways: when a process ends, the process that started
   it (its parent) and the processes it started get ``("EXIT", pid, reason)``
   if they trap exits, or die with it if the reason is abnormal (a killed
-  process's links get ``"killed"``).
+  process's links get ``"killed"``). ``Process.link(pid)`` and
+  ``Process.unlink(pid)``, from inside a process, add and remove links;
+* a monitor is one-way and never kills: ``ref = Process.monitor(pid)`` delivers
+  ``("DOWN", ref, "process", pid, reason)`` to ``handle_info`` once, when
+  ``pid`` ends (reason ``"noproc"`` if it was not running).
+  ``Process.demonitor(ref, flush=True)`` cancels it and drops a DOWN already
+  queued.
+
+A plain thread (the notebook's) has no mailbox, so it waits on the ref itself::
+
+    ref = Process.monitor(pid)
+    Process.exit(pid, "shutdown")
+    ref.wait(5.0)  # ("DOWN", ref, "process", pid, "shutdown"), or None on timeout
 
 Python cannot stop a thread. ``Process.exit(pid, "kill")`` therefore marks the
 process dead at once (its name is freed, its parent is told, its timers are
@@ -43,13 +55,13 @@ from collections.abc import Callable
 from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any
 
-from .errors import AlreadyStarted
+from .errors import AlreadyStarted, NoProcess
 from .validate import brief
 
 if TYPE_CHECKING:
     from .mailbox import Place
 
-__all__ = ["Pid", "Process", "TimerRef"]
+__all__ = ["MonitorRef", "Pid", "Process", "TimerRef"]
 
 log = logging.getLogger("summarizer")
 
@@ -114,8 +126,10 @@ class Proc:
         "children",
         "exited",
         "killed",
+        "links",
         "lock",
         "mailbox",
+        "monitors",
         "name",
         "on_lost",
         "parent",
@@ -125,6 +139,7 @@ class Proc:
         "room",
         "thread",
         "trap_exit",
+        "watching",
     )
 
     def __init__(self, name: str | None, parent: Proc | None) -> None:
@@ -144,6 +159,9 @@ class Proc:
         self.place: Place | None = None  # the supervisor's place it holds, if it has one
         self.room: Any = None  # the bound on its mailbox, if it has one
         self.thread: threading.Thread | None = None
+        self.links: set[Proc] = set()  # links made with Process.link
+        self.monitors: set[MonitorRef] = set()  # monitors of this process
+        self.watching: set[MonitorRef] = set()  # monitors this process holds
 
     def put(self, msg: Any) -> bool:
         """Deliver ``msg``; return False (and report it lost) if the process is dead.
@@ -232,6 +250,7 @@ class Proc:
         for child in list(self.children):  # links are two-way, as start_link's
             signal(child, self.pid, reason)
         self.children.clear()
+        links_and_monitors_down(self, reason)
         self.exited.set()
         return True
 
@@ -303,6 +322,68 @@ def signal(target: Proc, sender: Pid | None, reason: Any) -> None:
         target.put(Envelope("exit", sender, reason))
     elif reason != "normal":
         target.die(reason, killed=True)
+
+
+_monitors_lock = threading.Lock()  # guards every Proc's links, monitors and watching
+_monitor_seq = itertools.count(1)
+
+
+class MonitorRef:
+    """Identify one monitor; a plain thread waits on it with `wait`."""
+
+    __slots__ = ("_down", "active", "flushed", "message", "n", "target", "watcher")
+
+    def __init__(self, target: Proc | None, watcher: Proc | None) -> None:
+        self.n = next(_monitor_seq)
+        self.target = target
+        self.watcher = watcher
+        self.active = True  # until DOWN is sent or the monitor is removed
+        self.flushed = False  # demonitor(flush=True): a queued DOWN is skipped
+        self.message: tuple[Any, ...] | None = None
+        self._down = threading.Event()
+
+    def __repr__(self) -> str:
+        return f"#Reference<0.{self.n}.0>"
+
+    def wait(self, timeout: float | None = None) -> tuple[Any, ...] | None:
+        """Wait for the DOWN message; return it, or None on timeout."""
+        self._down.wait(timeout)
+        return self.message
+
+    def fire(self, obj: Any, reason: Any) -> None:
+        """Mark the monitor down (with `_monitors_lock` held); `deliver` sends DOWN after."""
+        self.active = False
+        self.message = ("DOWN", self, "process", obj, reason)
+        if self.watcher is not None:
+            self.watcher.watching.discard(self)
+
+    def deliver(self) -> None:
+        """Send DOWN to the watcher's mailbox and wake `wait` (outside the lock)."""
+        if self.watcher is not None:
+            self.watcher.put(Envelope("down", self.message, self))
+        self._down.set()
+
+
+def links_and_monitors_down(proc: Proc, reason: Any) -> None:
+    """Tell a dead process's links and monitors, and drop the monitors it held."""
+    with _monitors_lock:
+        linked = list(proc.links)
+        proc.links.clear()
+        for other in linked:
+            other.links.discard(proc)
+        fired = list(proc.monitors)
+        for ref in fired:
+            ref.fire(proc.pid, reason)
+        proc.monitors.clear()
+        for ref in proc.watching:  # a dead watcher's monitors end with it
+            ref.active = False
+            if ref.target is not None:
+                ref.target.monitors.discard(ref)
+        proc.watching.clear()
+    for ref in fired:
+        ref.deliver()
+    for other in linked:
+        signal(other, proc.pid, reason)
 
 
 class TimerRef:
@@ -491,20 +572,104 @@ class Process:
     def info(dest: Any) -> dict[str, Any] | None:
         """Return facts about a live process, as ``Process.info/1``; None if it is not alive.
 
-        Keys: ``registered_name`` (None if it has none), ``message_queue_len``
-        and ``trap_exit``.
+        Keys: ``registered_name`` (None if it has none), ``message_queue_len``,
+        ``trap_exit``, and ``monitored_by``: the pids monitoring it (a plain
+        thread's monitor shows as None).
         """
         proc = resolve(dest)
         if proc is None or not proc.alive:
             return None
+        with _monitors_lock:
+            watchers = [None if r.watcher is None else r.watcher.pid for r in proc.monitors]
         return {
             "registered_name": proc.name,
             "message_queue_len": proc.mailbox.qsize(),
             "trap_exit": proc.trap_exit,
+            "monitored_by": watchers,
         }
+
+    @staticmethod
+    def monitor(dest: Any) -> MonitorRef:
+        """Monitor ``dest``: when it ends, DOWN reaches the caller's ``handle_info``, once.
+
+        The message is ``("DOWN", ref, "process", pid, reason)``, with reason
+        ``"noproc"`` if ``dest`` is not running. From a plain thread, wait for it
+        with ``ref.wait(timeout)``.
+        """
+        target = resolve(dest)
+        ref = MonitorRef(target, current())
+        with _monitors_lock:
+            if target is not None and target.alive:
+                target.monitors.add(ref)
+                if ref.watcher is not None:
+                    ref.watcher.watching.add(ref)
+            else:
+                ref.fire(dest if target is None else target.pid, "noproc")
+        if not ref.active:
+            ref.deliver()
+        return ref
+
+    @staticmethod
+    def demonitor(ref: MonitorRef, flush: bool = False) -> bool:
+        """Remove a monitor; with ``flush``, also drop its DOWN if already queued."""
+        if not isinstance(ref, MonitorRef):
+            raise TypeError(f"ref must be a monitor reference, got: {brief(ref)}")
+        with _monitors_lock:
+            if ref.active:
+                ref.active = False
+                if ref.target is not None:
+                    ref.target.monitors.discard(ref)
+                if ref.watcher is not None:
+                    ref.watcher.watching.discard(ref)
+            if flush:
+                ref.flushed = True
+        return True
+
+    @staticmethod
+    def link(dest: Any) -> None:
+        """Link the calling process to ``dest``: either one's exit signals the other.
+
+        Raise `NoProcess` if ``dest`` is not running, unless the caller traps
+        exits: then it gets ``("EXIT", dest, "noproc")``, as on the BEAM.
+        """
+        me = _caller("link")
+        target = resolve(dest)
+        with _monitors_lock:
+            alive = target is not None and target.alive
+            if target is not None and alive and target not in (me, me.parent, *me.children):
+                target.links.add(me)  # a start_link link (parent, child) is there already
+                me.links.add(target)
+        if not alive:
+            if not me.trap_exit:
+                raise NoProcess(dest)
+            me.put(Envelope("exit", dest if target is None else target.pid, "noproc"))
+
+    @staticmethod
+    def unlink(dest: Any) -> None:
+        """Remove the link between the calling process and ``dest``, if any."""
+        me = _caller("unlink")
+        target = resolve(dest)
+        if target is None:
+            return
+        with _monitors_lock:
+            me.links.discard(target)
+            target.links.discard(me)
+        if target is me.parent:
+            me.unlink()
+        elif target in me.children:
+            target.parent = None
+            me.children.discard(target)
 
     @staticmethod
     def monitor_wait(dest: Any, timeout: float | None = None) -> bool:
         """Wait until ``dest`` has exited; return False on timeout."""
         proc = resolve(dest)
         return True if proc is None else proc.exited.wait(timeout)
+
+
+def _caller(what: str) -> Proc:
+    """Return the calling process; raise if called from a plain thread."""
+    me = current()
+    if me is None:
+        raise RuntimeError(f"Process.{what} must be called from inside a process")
+    return me

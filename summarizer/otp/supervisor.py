@@ -23,7 +23,10 @@ is written: subclass, and return the children and flags from ``init``::
     sup = App.start_link(["hello"], name="App")
 
 Children start one at a time, in order: each ``init`` returns before the next
-child starts; if one fails, those started are stopped and ``start_link`` raises.
+child starts; if one fails, those started are stopped and ``start_link`` raises
+`StartError` with OTP's reason, ``("shutdown", ("failed_to_start_child", id,
+reason))``. A child whose ``init`` returns `Ignore` is kept as not running
+(pid None), unless it is temporary: then its spec is dropped, as OTP does.
 When a child dies the strategy decides what restarts:
 
 * ``"one_for_one"``: only that child;
@@ -35,31 +38,49 @@ Intensity: more than ``max_restarts`` restarts within ``max_seconds`` (counted
 in whole monotonic seconds, as OTP does) make the supervisor give up: it stops
 its children in reverse order and exits with reason ``"shutdown"``, so its own
 supervisor decides what happens next. Stopping stops children in reverse start
-order, each given its ``shutdown`` time before it is killed.
+order, each given its ``shutdown`` time before it is killed. A supervisor acts
+only on exit signals from its children (and its parent): any other is ignored.
+
+Children can be added and removed while the supervisor runs, with OTP's
+errors as ``.reason`` (`StartError` or `SupervisorError`)::
+
+    Supervisor.terminate_child(sup, "Stack")  # stopped; its spec is kept
+    Supervisor.restart_child(sup, "Stack")  # running again, under a new pid
+    Supervisor.start_child(sup, (Stack, ["again"]))
+    # StartError: ('already_started', #PID<0.15.0>): the id "Stack" is taken
+    Supervisor.terminate_child(sup, "Stack")
+    Supervisor.delete_child(sup, "Stack")  # the spec is gone
+    Supervisor.start_child(sup, (Stack, ["again"]))  # #PID<0.16.0>
+    Supervisor.get_childspec(sup, "Counter")  # ChildSpec(id='Counter', ...)
+
+A temporary child's spec is deleted when the child ends, whatever the reason.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from threading import TIMEOUT_MAX
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple, get_args
 
-from .child_spec import ChildSpec
-from .errors import StartError
+from .child_spec import ChildSpec, Restart
+from .errors import StartError, SupervisorError
 from .gen_server import GenServer, NoReply, Ok, Reply, Stop, join, start
 from .mailbox import Place, spawning
 from .process import Pid, Process, current, is_normal, signal
 from .validate import brief, positive_int
 
-__all__ = ["Child", "Supervisor", "SupervisorFlags"]
+__all__ = ["Child", "Strategy", "Supervisor", "SupervisorFlags"]
 
 log = logging.getLogger("summarizer")
 
-STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
+#: Which children restart when one dies: it, all, or it and those started after it.
+Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
+STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 
 
 class Child(NamedTuple):
@@ -76,7 +97,7 @@ class SupervisorFlags:
     """The children and flags a supervisor runs with (``Supervisor.init``'s result)."""
 
     children: list[ChildSpec]
-    strategy: str = "one_for_one"
+    strategy: Strategy = "one_for_one"
     max_restarts: int = 3
     max_seconds: float = 5
 
@@ -132,30 +153,26 @@ class SupervisorServer(GenServer):
         if not isinstance(flags, SupervisorFlags):
             raise TypeError(f"init must return Supervisor.init(...), got: {brief(flags)}")
         self.giving_up = False
-        state = _State(
-            flags,
-            [_Running(spec, self.place_for(i, spec)) for i, spec in enumerate(flags.children)],
-        )
-        for i, child in enumerate(state.children):
+        state = _State(flags)
+        for i, spec in enumerate(flags.children):
+            child = _Running(spec, self.place_for(i, spec))
             try:
-                self.start_child(child, i)
-            except BaseException:
-                self.stop_children(state.children[:i])
-                raise
+                self.start_child(child)
+            except BaseException as e:  # a start failure
+                self.stop_children([*state.children, child])
+                reason = e.reason if isinstance(e, StartError) else e
+                raise StartError(
+                    ("shutdown", ("failed_to_start_child", spec.id, reason)),
+                    f"child {spec.id!r} failed to start: {reason!r}",
+                ) from e
+            if child.pid is not None or spec.restart != "temporary":
+                state.children.append(child)  # an ignoring temporary child is dropped
         return Ok(state)
 
-    def start_child(self, child: _Running, index: int) -> None:
+    def start_child(self, child: _Running) -> None:
         """Start one child; raise StartError if it fails."""
-        try:
-            with spawning(child.place):
-                pid = child.spec.start_child()
-        except StartError:
-            raise
-        except BaseException as e:
-            raise StartError(e, f"child {child.spec.id!r} failed to start: {e!r}") from e
-        if pid is not None and not isinstance(pid, Pid):
-            raise StartError(pid, f"child {child.spec.id!r} start returned {pid!r}, not a Pid")
-        child.pid = pid
+        with spawning(child.place):
+            child.pid = start_one(child.spec)
 
     def place_for(self, index: int, spec: ChildSpec) -> Place | None:
         """Return the mailbox place of child ``index``, kept across its restarts."""
@@ -174,8 +191,7 @@ class SupervisorServer(GenServer):
                 signal(proc, None, "kill")
             else:
                 signal(proc, None if me is None else me.pid, "shutdown")
-                wait = None if shutdown == "infinity" else float(min(shutdown, TIMEOUT_MAX))
-                if not proc.exited.wait(wait):
+                if not proc.exited.wait(shutdown_seconds(shutdown)):
                     signal(proc, None, "kill")
             proc.exited.wait()
             join(proc)
@@ -193,7 +209,67 @@ class SupervisorServer(GenServer):
                 "workers": kinds.count("worker"),
             }
             return Reply(counts, state)
+        if isinstance(request, tuple) and len(request) == 2 and request[0] in _ADMIN:
+            op, arg = request
+            return Reply(getattr(self, f"admin_{op}")(arg, state), state)
         raise ValueError(f"unknown supervisor request: {request!r}")
+
+    # -- child administration: each returns ("ok", value) or ("error", OTP's reason)
+
+    @staticmethod
+    def find(child_id: Any, state: _State) -> _Running | None:
+        """Return the child whose id is ``child_id``, or None."""
+        return next((c for c in state.children if c.spec.id == child_id), None)
+
+    def admin_start_child(self, spec: ChildSpec, state: _State) -> tuple[str, Any]:
+        old = self.find(spec.id, state)
+        if old is not None:
+            return (
+                "error",
+                ("already_started", old.pid) if isinstance(old.pid, Pid) else "already_present",
+            )
+        child = _Running(spec, self.place_for(len(state.children), spec))
+        try:
+            self.start_child(child)
+        except StartError as e:
+            return ("error", e.reason)
+        if child.pid is not None or spec.restart != "temporary":
+            state.children.append(child)
+        return ("ok", child.pid)
+
+    def admin_terminate_child(self, child_id: Any, state: _State) -> tuple[str, Any]:
+        child = self.find(child_id, state)
+        if child is None:
+            return ("error", "not_found")
+        self.stop_children([child])
+        if child.spec.restart == "temporary":
+            state.children.remove(child)
+        return ("ok", None)
+
+    def admin_restart_child(self, child_id: Any, state: _State) -> tuple[str, Any]:
+        child = self.find(child_id, state)
+        if child is None:
+            return ("error", "not_found")
+        if child.pid is not None:
+            return ("error", "restarting" if child.pid == "restarting" else "running")
+        try:
+            self.start_child(child)
+        except StartError as e:
+            return ("error", e.reason)
+        return ("ok", child.pid)
+
+    def admin_delete_child(self, child_id: Any, state: _State) -> tuple[str, Any]:
+        child = self.find(child_id, state)
+        if child is None:
+            return ("error", "not_found")
+        if child.pid is not None:
+            return ("error", "restarting" if child.pid == "restarting" else "running")
+        state.children.remove(child)
+        return ("ok", None)
+
+    def admin_get_childspec(self, child_id: Any, state: _State) -> tuple[str, Any]:
+        child = self.find(child_id, state)
+        return ("error", "not_found") if child is None else ("ok", child.spec)
 
     def handle_info(self, msg: Any, state: _State) -> NoReply | Stop:
         if isinstance(msg, tuple) and len(msg) == 3 and msg[0] == "EXIT":
@@ -207,9 +283,11 @@ class SupervisorServer(GenServer):
 
     def child_exited(self, pid: Pid, reason: Any, state: _State) -> NoReply | Stop:
         """Apply the child's restart value and the strategy to one exit."""
+        if pid.__class__ is not Pid:  # a signal from a plain thread: not a child's
+            return NoReply(state)
         child = next((c for c in state.children if c.pid == pid), None)
         if child is None:
-            return NoReply(state)  # a child we stopped ourselves, or unknown
+            return NoReply(state)  # a child we stopped ourselves, or a stranger
         restart = child.spec.restart
         normal = is_normal(reason)
         if restart == "temporary":
@@ -244,7 +322,7 @@ class SupervisorServer(GenServer):
         child.pid = None
         for c in again:
             try:
-                self.start_child(c, children.index(c))
+                self.start_child(c)
             except StartError:
                 c.pid = "restarting"
                 Process.send(current().pid, ("try_again_restart", c.spec.id))  # type: ignore[union-attr]
@@ -276,7 +354,7 @@ class Supervisor:
     """Start supervisors and ask them about their children."""
 
     #: Child spec defaults for module-based supervisors.
-    restart = "permanent"
+    restart: ClassVar[Restart] = "permanent"
 
     def prep_stop(self, reason: Any) -> None:
         """Prepare to stop, before any child is stopped; module-based supervisors may override.
@@ -314,16 +392,16 @@ class Supervisor:
                 raise TypeError(
                     f"unexpected options for a module-based supervisor: {sorted(flags)}"
                 )
-            return start(SupervisorServer, (module(), arg), name)
+            return start_supervisor(SupervisorServer, (module(), arg), name)
         if len(args) != 1:
             raise TypeError("start_link takes a list of children, or a module and its arg")
-        return start(SupervisorServer, Supervisor.init(args[0], **flags), name)
+        return start_supervisor(SupervisorServer, Supervisor.init(args[0], **flags), name)
 
     @staticmethod
     def init(
         children: Iterable[Any],
         *,
-        strategy: str = "one_for_one",
+        strategy: Strategy = "one_for_one",
         max_restarts: int = 3,
         max_seconds: float = 5,
     ) -> SupervisorFlags:
@@ -341,7 +419,7 @@ class Supervisor:
         if (
             isinstance(max_seconds, bool)
             or not isinstance(max_seconds, (int, float))
-            or not max_seconds > 0  # also rejects NaN
+            or not 0 < max_seconds < math.inf  # also rejects NaN; OTP's invalid_period
         ):
             raise ValueError(f"max_seconds must be a positive number, got: {brief(max_seconds)}")
         specs = [to_spec(c) for c in children]
@@ -364,5 +442,80 @@ class Supervisor:
 
     @staticmethod
     def stop(sup: Any, reason: Any = "normal", timeout: float | None = None) -> None:
-        """Stop the supervisor and its children (reverse order); wait until done."""
+        """Stop the supervisor and its children (reverse order); wait until done.
+
+        Raise `ExitError` if it exited with another reason than ``reason``.
+        """
         GenServer.stop(sup, reason, timeout)
+
+    @staticmethod
+    def start_child(sup: Any, child: Any) -> Pid | None:
+        """Add ``child`` (a class, ``(class, arg)`` or ChildSpec) and start it.
+
+        Return its pid, or None if its ``init`` ignored. Raise `StartError`
+        with ``("already_started", pid)``, ``"already_present"`` (the id is
+        taken by a stopped child) or the reason the child failed to start.
+        """
+        spec = to_spec(child)
+        return _admin(sup, "start_child", spec, StartError)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def terminate_child(sup: Any, child_id: Any) -> None:
+        """Stop the child ``child_id`` (keeping its spec, unless it is temporary)."""
+        _admin(sup, "terminate_child", child_id, SupervisorError)
+
+    @staticmethod
+    def restart_child(sup: Any, child_id: Any) -> Pid | None:
+        """Start the stopped child ``child_id`` again; return its pid (None if it ignored).
+
+        Raise `StartError` with ``"running"``, ``"restarting"``, ``"not_found"``
+        or the reason the child failed to start.
+        """
+        return _admin(sup, "restart_child", child_id, StartError)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def delete_child(sup: Any, child_id: Any) -> None:
+        """Forget the stopped child ``child_id``'s spec."""
+        _admin(sup, "delete_child", child_id, SupervisorError)
+
+    @staticmethod
+    def get_childspec(sup: Any, child_id: Any) -> ChildSpec:
+        """Return the spec of the child ``child_id``."""
+        return _admin(sup, "get_childspec", child_id, SupervisorError)  # type: ignore[no-any-return]
+
+
+_ADMIN = ("start_child", "terminate_child", "restart_child", "delete_child", "get_childspec")
+
+
+def _admin(sup: Any, op: str, arg: Any, error: type[StartError | SupervisorError]) -> Any:
+    """Ask the supervisor ``sup`` to do ``op``; raise ``error`` with OTP's reason if it refuses."""
+    tag, value = GenServer.call(sup, (op, arg), None)
+    if tag == "error":
+        what = arg.id if isinstance(arg, ChildSpec) else arg
+        raise error(value, f"{op} of child {what!r} on {sup!r} failed: {value!r}")
+    return value
+
+
+def start_one(spec: ChildSpec) -> Pid | None:
+    """Start the child ``spec`` describes; raise StartError with the reason it failed."""
+    try:
+        pid = spec.start_child()
+    except StartError:
+        raise
+    except BaseException as e:
+        raise StartError(e, f"child {spec.id!r} failed to start: {e!r}") from e
+    if pid is not None and not isinstance(pid, Pid):
+        raise StartError(pid, f"child {spec.id!r} start returned {pid!r}, not a Pid")
+    return pid
+
+
+def shutdown_seconds(shutdown: Any) -> float | None:
+    """Return how long to wait for a child's graceful exit; None is forever."""
+    return None if shutdown == "infinity" else float(min(shutdown, TIMEOUT_MAX))
+
+
+def start_supervisor(cls: type[GenServer], arg: Any, name: str | None) -> Pid:
+    """Start a supervisor process; its ``init`` never ignores, so a Pid comes back."""
+    pid = start(cls, arg, name)
+    assert pid is not None
+    return pid

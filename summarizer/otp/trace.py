@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from . import gen_server, partition_supervisor, process, supervisor
+from . import dynamic_supervisor, gen_server, process, supervisor
 from .gen_server import From
 from .process import Envelope, Pid, Proc, current
 from .validate import positive_int
@@ -201,9 +201,9 @@ _PATCHES: tuple[tuple[Any, str, Callable[[Any], Any]], ...] = (
     (From, "reply", _reply),
     (process, "signal", _signal),
     (supervisor, "signal", _signal),
+    (dynamic_supervisor, "signal", _signal),
     (gen_server, "start", _start),
-    (supervisor, "start", _start),
-    (partition_supervisor, "start", _start),
+    (supervisor, "start", _start),  # PartitionSupervisor starts through supervisor's
 )
 
 
