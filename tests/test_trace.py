@@ -6,13 +6,15 @@ Waits are a call round-trip or an on_flush queue with a bounded timeout, never s
 from __future__ import annotations
 
 import queue
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from support import WAIT
 
-from summarizer import EventCollector, User
+from summarizer import EventCollector, MemorySink, SummarizerSupervisor, User
 from summarizer.otp import (
     ExitError,
     GenServer,
@@ -171,3 +173,19 @@ def test_one_flush_message_by_message_with_a_crash_and_restart(tree: Callable[..
 
 def _escaped(pid: Pid) -> str:
     return repr(pid).replace("#", "#35;").replace("<", "#60;").replace(">", "#62;")
+
+
+def test_a_flush_inside_a_trace_reaches_the_sinks_once(tree: Callable[..., Pid]) -> None:
+    # The traced reply must still tell the collector that its caller got the data:
+    # otherwise the collector also delivers it itself, and the sinks get it twice.
+    sink = MemorySink()
+    sup = tree(partitions=1, flush_interval=0.02, sinks=[sink])
+    with trace():
+        for _ in range(3):
+            EventCollector.record_event(MEGACORP)
+        deadline = time.monotonic() + WAIT
+        while SummarizerSupervisor.accounting().flushed < 3:  # a call round-trip a turn
+            assert time.monotonic() < deadline, "the flusher never flushed"
+    Supervisor.stop(sup)  # drains the delivery workers
+    assert sink.totals() == {"1": 3}
+    assert SummarizerSupervisor.accounting().sinks["MemorySink()"].handed == 1

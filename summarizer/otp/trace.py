@@ -168,12 +168,12 @@ def _put(original: Callable[[Proc, Any], bool]) -> Callable[[Proc, Any], bool]:
     return put
 
 
-def _reply(original: Callable[[From, Any], None]) -> Callable[[From, Any], None]:
-    def reply(self: From, value: Any) -> None:
+def _reply(original: Callable[[From, Any], bool]) -> Callable[[From, Any], bool]:
+    def reply(self: From, value: Any) -> bool:
         slot_caller = _calls.pop(id(self), None)
         if slot_caller is not None and slot_caller[0] is self:
             _note("reply", current() or self.proc, slot_caller[1], value)
-        original(self, value)
+        return original(self, value)  # whether the caller got it: callers act on it
 
     return reply
 
