@@ -144,7 +144,13 @@ def is_postgres(target: str) -> bool:
 
 def db_errors() -> tuple[type[BaseException], ...]:
     """Return the exceptions opening or writing a database raises (psycopg's if installed)."""
-    errors: tuple[type[BaseException], ...] = (sqlite3.Error, OSError, ImportError)
+    errors: tuple[type[BaseException], ...] = (
+        sqlite3.Error,
+        OSError,
+        ImportError,
+        TypeError,  # an empty path, say
+        ValueError,
+    )
     with contextlib.suppress(ImportError):
         import psycopg
 

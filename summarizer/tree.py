@@ -41,6 +41,7 @@ from .flusher import EventFlusher
 from .options import COLLECTORS, FLUSHERS, TreeOptions
 from .otp import (
     AlreadyStarted,
+    CallTimeout,
     ChildSpec,
     ExitError,
     GenServer,
@@ -72,8 +73,7 @@ class SummarizerSupervisor(Supervisor):
             if (other := Process.whereis(taken)) is not None:
                 raise AlreadyStarted(taken, other)
         pid = Supervisor.start_link(cls, options, name=name)
-        _running.pop(name, None)
-        _running[name] = options
+        _remember(name, options)
         return pid
 
     def init(self, options: TreeOptions) -> SupervisorFlags:  # type: ignore[override]
@@ -128,12 +128,21 @@ def _held(partition: int, timeout: float | None) -> int:
     pid = PartitionSupervisor.route(COLLECTORS, partition)
     try:
         buffer: Buffer = GenServer.get_state(pid, timeout) if pid is not None else Buffer()
+    except CallTimeout:  # busy past the bound: the books cannot be read now
+        raise
     except ExitError:  # down, or killed meanwhile: what it held is counted lost
         return 0
     return buffer.count
 
 
 _running: dict[str, TreeOptions] = {}  # trees started, newest last: stopped at exit
+
+
+def _remember(name: str, options: TreeOptions) -> None:
+    """Keep ``options`` as the newest tree's; forget the trees that ended."""
+    for other in [n for n in _running if not Process.alive(n)]:
+        del _running[other]
+    _running[name] = options
 
 
 def _last() -> TreeOptions:

@@ -181,6 +181,7 @@ def test_help_documents_every_option() -> None:
     [
         (["--partitions", "5000"], "argument --partitions: must be an integer <= 4096, got: 5000"),
         (["--db", "/nonexistent/dir/x.sqlite"], "argument --db: cannot open /nonexistent/dir/"),
+        (["--db", ""], "argument --db: cannot open : path must be a non-empty str"),
     ],
 )
 def test_an_error_found_after_parsing_shows_runs_usage_and_no_traceback(

@@ -11,8 +11,10 @@ from support import WAIT
 
 from summarizer.otp import (
     CallTimeout,
+    ExitError,
     GenServer,
     Mailbox,
+    NoProcess,
     NoReply,
     Ok,
     PartitionSupervisor,
@@ -398,3 +400,115 @@ def test_process_info_describes_a_live_process_and_is_none_once_it_exited() -> N
     }
     GenServer.stop(pid)
     assert Process.info(pid) is None
+
+
+# -- found by review: books across supervisor restarts, bounds between processes ---------
+
+
+def test_a_crashed_partition_supervisor_restarted_by_its_parent_keeps_its_books() -> None:
+    spec = replace(Tallier.child_spec(None), mailbox=Mailbox(handoff=True, weigh=weigh))
+    options = {"child_spec": spec, "name": "Talliers", "partitions": 2}
+    sup = Supervisor.start_link([PartitionSupervisor.child_spec(options)])
+    try:
+        PartitionSupervisor.cast("Talliers", 0, 1)
+        old = Process.whereis("Talliers")
+        with pytest.raises(ExitError):  # an unknown request crashes the supervisor itself
+            GenServer.call("Talliers", "nonsense")
+        assert Process.monitor_wait(old, WAIT)
+        Supervisor.which_children(sup)  # a round-trip: the parent has restarted it
+        PartitionSupervisor.cast("Talliers", 0, 2)
+        assert stats("Talliers", 0)[0] == 2  # the same books, not fresh ones
+    finally:
+        Supervisor.stop(sup)
+
+
+def test_orphans_are_counted_lost_when_no_supervisor_is_left_to_start_a_successor() -> None:
+    gate = threading.Event()
+
+    class Stuck(Tallier):
+        def init(self, arg: Any) -> Ok:
+            if arg == "stuck":
+                gate.wait(WAIT)
+                raise RuntimeError("never starts")
+            return super().init(arg)
+
+    starts = iter([None, None, "stuck"])
+    spec = replace(Stuck.child_spec(None), mailbox=Mailbox(handoff=True, weigh=weigh))
+    PartitionSupervisor.start_link(
+        child_spec=spec,
+        name="Talliers",
+        partitions=2,
+        with_arguments=lambda args, p: [next(starts, "stuck")],
+        max_restarts=0,
+    )
+    old = PartitionSupervisor.route("Talliers", 0)
+    assert old is not None
+    Process.exit(old, "kill")
+    assert Process.monitor_wait(old, WAIT)
+    PartitionSupervisor.cast("Talliers", 0, 5)  # an orphan: the restart is stuck in init
+    assert stats("Talliers", 0) == (1, {}, 1)
+    supervisor = Process.whereis("Talliers")
+    gate.set()  # the restart fails: max_restarts=0, the supervisor gives up
+    assert Process.monitor_wait(supervisor, WAIT)
+    PartitionSupervisor.close("Talliers")  # nobody will start a successor now
+    assert stats("Talliers", 0) == (1, {"noproc": 1}, 0)
+
+
+def test_the_bound_holds_for_orphans_while_no_process_holds_the_place() -> None:
+    gate = threading.Event()
+
+    class Slow(Tallier):
+        def init(self, arg: Any) -> Ok:
+            if arg == "slow":
+                gate.wait(WAIT)
+            return super().init(arg)
+
+    starts = iter([None, None, "slow"])
+    mailbox = Mailbox(handoff=True, max_mailbox=2, overflow="drop_newest", weigh=weigh)
+    PartitionSupervisor.start_link(
+        child_spec=replace(Slow.child_spec(None), mailbox=mailbox),
+        name="Talliers",
+        partitions=2,
+        with_arguments=lambda args, p: [next(starts)],
+    )
+    try:
+        old = PartitionSupervisor.route("Talliers", 0)
+        assert old is not None
+        Process.exit(old, "kill")
+        assert Process.monitor_wait(old, WAIT)
+        for n in range(5):
+            PartitionSupervisor.cast("Talliers", 0, n)
+        assert stats("Talliers", 0) == (5, {"overflow": 3}, 2)
+        gate.set()
+        new = wait_restarted("Talliers", 0, old)
+        assert GenServer.get_state(new)["seen"] == [0, 1]
+    finally:
+        gate.set()
+        Supervisor.stop("Talliers")
+
+
+def test_a_weigh_that_raises_cannot_stop_a_death_from_finishing() -> None:
+    def bad_weigh(msg: Any) -> int:
+        raise KeyError(msg)
+
+    spec = replace(Tallier.child_spec(None), mailbox=Mailbox(weigh=bad_weigh))
+    PartitionSupervisor.start_link(child_spec=spec, name="Talliers", partitions=1)
+    try:
+        old = PartitionSupervisor.route("Talliers", 0)
+        assert old is not None
+        _, release = hold("Talliers", 0)
+        PartitionSupervisor.cast("Talliers", 0, "boom", units=0)
+        PartitionSupervisor.cast("Talliers", 0, 1)  # queued: weighed when the crash drops it
+        release.set()
+        assert Process.monitor_wait(old, WAIT), "the death never finished"
+        wait_restarted("Talliers", 0, old)
+        assert stats("Talliers", 0)[1] == {"exit": 1}  # counted one unit, by default
+    finally:
+        Supervisor.stop("Talliers")
+
+
+def test_get_state_of_a_process_that_exited_raises_no_process() -> None:
+    pid = Tallier.start_link()
+    GenServer.stop(pid)
+    with pytest.raises(NoProcess):
+        GenServer.get_state(pid)

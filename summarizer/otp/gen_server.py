@@ -493,10 +493,14 @@ def _waking(handle_cast: Callable[[Any, Any], Any], taken: Callable[[], None]) -
     return bounded
 
 
-def _killed(server: GenServer, proc: Proc, state: Any) -> None:
-    """Drop a killed server's state and mailbox, as on the BEAM, and account for both."""
+def _killed(server: GenServer, proc: Proc, state: Any, *, terminated: bool = False) -> None:
+    """Drop a killed server's state and mailbox, as on the BEAM, and account for both.
+
+    After ``terminate`` ran (``terminated``), the state was the callback's to hand
+    over, so the place counts only the mailbox.
+    """
     server.lost_state(state, proc.reason)
-    if proc.place is not None:
+    if proc.place is not None and not terminated:
         proc.place.lost_state(state, proc.reason)
     proc.drain(proc.reason)
 
@@ -571,4 +575,4 @@ def _terminate(server: GenServer, proc: Proc, reason: Any, state: Any) -> None:
     if not is_normal(reason) and not isinstance(reason, BaseException):
         log.error("%s %r terminating: %r", type(server).__name__, proc.pid, reason)
     if not proc.die(reason):  # killed while terminating: account like any kill
-        _killed(server, proc, state)
+        _killed(server, proc, state, terminated=True)

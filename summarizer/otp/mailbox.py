@@ -22,20 +22,24 @@ so it outlives restarts. It keeps, across them:
   still queued when it crashed. The next process of the place gets them in its
   mailbox before any other message, so a crash loses no cast. A kill still
   destroys the mailbox, as on the BEAM, and the loss is counted;
-* with ``max_mailbox=n``, a **bound** on the queued casts: a sender waits for room
-  (``overflow="block"``) or the cast is dropped and counted (``"drop_newest"``).
-  Senders that look at the same moment may each add one, so a mailbox can exceed
-  the bound by one cast per sending thread.
+* with ``max_mailbox=n``, a **bound** on the queued casts, and on the orphans
+  while no process holds the place: a sender waits for room (``overflow="block"``)
+  or the cast is dropped and counted (``"drop_newest"``). Senders that look at the
+  same moment may each add one, so a mailbox can exceed the bound by one cast per
+  sending thread.
 
 Counters count *units*: one per cast, unless ``weigh(msg)`` says a message carries
 more (a batch of events) and ``held(state)`` how many units a state holds when a
-kill destroys it. Bumping a counter is one ``next()`` on an ``itertools.count``,
+kill destroys it. `PartitionSupervisor.cast` takes the units from its caller
+(``units=``, default 1) so that its fast path weighs nothing: they must agree
+with ``weigh``. Bumping a counter is one ``next()`` on an ``itertools.count``,
 atomic under the GIL, so the hot path takes no lock.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -49,6 +53,8 @@ if TYPE_CHECKING:
     from .process import Proc
 
 __all__ = ["Mailbox", "MailboxStats", "Overflow", "Place", "Tally"]
+
+log = logging.getLogger("summarizer")
 
 Overflow = Literal["block", "drop_newest"]
 OVERFLOWS = ("block", "drop_newest")
@@ -155,10 +161,13 @@ class Place:
     """One child's place under its supervisor: its mailbox options, counters and orphans.
 
     ``proc`` is the process that holds the place now (dead between a death and
-    the restart). Every method is safe from any thread.
+    the restart). Every method is safe from any thread. ``_lock`` guards the
+    counters, the orphans and ``proc``; ``_changed`` (on the same lock) wakes
+    senders waiting for room while no process holds the place.
     """
 
     __slots__ = (
+        "_changed",
         "_extra",
         "_lock",
         "accepted",
@@ -166,6 +175,7 @@ class Place:
         "fast",
         "final",
         "lost",
+        "orphaned",
         "orphans",
         "proc",
         "spec",
@@ -179,14 +189,24 @@ class Place:
         self._extra = 0  # units accepted in messages of more than one unit
         self.lost: Counter[str] = Counter()
         self.orphans: list[Any] = []
+        self.orphaned = 0  # the units the orphans carry
         self.closed = False  # refuses new casts (a stop is coming)
         self.final = False  # no process will hold the place again
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+
+    def units(self, msgs: list[Any]) -> int:
+        """Return the units ``msgs`` carry, by ``weigh``; one each if ``weigh`` raises."""
+        try:
+            return sum(map(self.spec.weigh, msgs))
+        except Exception:
+            log.exception("weigh raised: counting each message as one unit")
+            return len(msgs)
 
     # -- sending -------------------------------------------------------------
 
     def cast(self, msg: Any, units: int = 1) -> None:
-        """Deliver a cast of ``units`` to the process holding the place now."""
+        """Deliver a cast of ``units`` (what ``weigh(msg)`` says) to the place's process."""
         if units == 1:
             self.accepted.bump()
         else:
@@ -196,24 +216,42 @@ class Place:
 
     def cast_to(self, proc: Proc, msg: Any) -> None:
         """Deliver a cast addressed to ``proc`` (this place's, maybe a dead one)."""
-        units = self.spec.weigh(msg)
-        with self._lock:
-            self._extra += units
+        units = self.units([msg])
+        if units == 1:
+            self.accepted.bump()
+        else:
+            with self._lock:
+                self._extra += units
         self.deliver(proc, msg, units)
 
     def deliver(self, proc: Proc | None, msg: Any, units: int) -> None:
-        if self.closed:
-            self.lose("closed", units)
-        elif proc is None:  # never started yet: the first process takes it
-            self.lost_casts(None, [msg], "noproc")
-        else:
-            room: _Room | None = proc.room
-            if room is not None and room.full():
-                if self.spec.overflow == "drop_newest":
-                    self.lose("overflow", units)
-                    return
-                room.wait()  # if it dies meanwhile, the put finds it dead: handed off
-            proc.put(msg)
+        """Put ``msg`` into ``proc``'s mailbox within the bound, or keep or count it."""
+        bound = self.spec.max_mailbox
+        while True:
+            if self.closed:
+                self.lose("closed", units)
+                return
+            if proc is not None and proc.alive:
+                room: _Room | None = proc.room
+                if room is not None and room.full():
+                    if self.spec.overflow == "drop_newest":
+                        self.lose("overflow", units)
+                        return
+                    room.wait()  # if it dies meanwhile, the put finds it dead: handed off
+                proc.put(msg)
+                return
+            if bound is None or not self.spec.handoff or len(self.orphans) < bound:
+                if proc is None:  # never started yet: kept for the first process
+                    self.lost_casts(None, [msg], "noproc")
+                else:  # dead: its put keeps it for the next process, or counts it lost
+                    proc.put(msg)
+                return
+            if self.spec.overflow == "drop_newest":  # the bound holds between processes too
+                self.lose("overflow", units)
+                return
+            with self._changed:  # wait for the successor, or for the stop
+                self._changed.wait(0.05)  # a missed wake-up costs at most this
+            proc = self.proc
 
     # -- the runtime's side ----------------------------------------------------
 
@@ -223,28 +261,30 @@ class Place:
         if self.spec.max_mailbox is not None:
             proc.room = _Room(proc, self.spec.max_mailbox)
         with self._lock:
-            orphans, self.orphans = self.orphans, []
+            orphans, self.orphans, self.orphaned = self.orphans, [], 0
             for msg in orphans:
                 proc.mailbox.put(msg)
             self.proc = proc
             self.fast = None if proc.room is not None or self.closed else proc
+            self._changed.notify_all()
 
     def lost_casts(self, proc: Proc | None, msgs: list[Any], reason: Any) -> bool:
         """Take casts ``proc`` will never handle: keep them for the next, or count them lost.
 
         Return True if they were kept (handed off), False if counted lost.
         """
+        units = self.units(msgs)
         if reason == "killed":
-            self.lose("killed", sum(map(self.spec.weigh, msgs)))
+            self.lose("killed", units)
             return False
         with self._lock:
             current = self.proc
             if not self.spec.handoff or self.final:
-                label = "noproc" if reason == "noproc" else "exit"
-                self.lost[label] += sum(map(self.spec.weigh, msgs))
+                self.lost["noproc" if reason == "noproc" else "exit"] += units
                 return False
             if current is None or current is proc or not current.alive:
                 self.orphans.extend(msgs)  # for the next process, before its first message
+                self.orphaned += units
                 return True
         for msg in msgs:  # the successor runs already: straight to it (outside the lock:
             current.put(msg)  # if it died meanwhile, its put hands them on again)
@@ -252,7 +292,12 @@ class Place:
 
     def lost_state(self, state: Any, reason: Any) -> None:
         """Count the units the state of a process that died untrapped held."""
-        self.lose("killed" if reason == "killed" else "exit", self.spec.held(state))
+        try:
+            units = self.spec.held(state)
+        except Exception:
+            log.exception("held raised: the units of a lost state are not counted")
+            return
+        self.lose("killed" if reason == "killed" else "exit", units)
 
     def lose(self, reason: str, units: int) -> None:
         """Count ``units`` lost for ``reason``."""
@@ -262,17 +307,20 @@ class Place:
 
     def close(self) -> None:
         """Refuse casts from now on, counted ``"closed"``; the running process goes on."""
-        self.closed = True
-        self.fast = None
+        with self._lock:
+            self.closed = True
+            self.fast = None
+            self._changed.notify_all()
 
     def finish(self) -> None:
         """Close for good: no process will come, so the orphans are lost, ``"noproc"``."""
         with self._lock:
             self.closed = self.final = True
             self.fast = None
-            orphans, self.orphans = self.orphans, []
-            if orphans:
-                self.lost["noproc"] += sum(map(self.spec.weigh, orphans))
+            if self.orphaned:
+                self.lost["noproc"] += self.orphaned
+            self.orphans, self.orphaned = [], 0
+            self._changed.notify_all()
 
     def stats(self) -> MailboxStats:
         """Return the counters now."""
@@ -282,8 +330,8 @@ class Place:
             return MailboxStats(
                 accepted + self._extra,
                 dict(self.lost),
-                proc.mailbox.qsize() if proc is not None and proc.alive else 0,
-                sum(map(self.spec.weigh, self.orphans)),
+                proc.mailbox.qsize() if proc is not None else 0,
+                self.orphaned,
             )
 
 

@@ -37,7 +37,7 @@ from .errors import NoProcess
 from .gen_server import Ok
 from .mailbox import Mailbox, MailboxStats, Place
 from .phash2 import phash2
-from .process import Pid, Proc, current
+from .process import Pid, Proc, current, is_normal
 from .supervisor import Child, Strategy, Supervisor, SupervisorServer, start_supervisor, to_spec
 from .system import schedulers_online
 from .validate import brief, positive_int
@@ -128,6 +128,9 @@ class _PartitionServer(SupervisorServer):
             if old is not None and old.n == n and not old.places[0].closed:
                 places = old.places  # restarted by its parent: the books go on
             else:
+                for place in [] if old is None else old.places:
+                    place.finish()  # a fresh start: what the last one kept is lost, counted
+                _unrouted.pop(name, None)
                 places = [Place(spec.mailbox or Mailbox()) for spec in flags.children]
             self.table = _tables[name] = Table(me, places)
         return super().init(flags)
@@ -136,6 +139,10 @@ class _PartitionServer(SupervisorServer):
         if index < self.table.n:
             return self.table.places[index]
         return super().place_for(index, spec)  # a child added later with start_child
+
+    def keeps_places(self, reason: Any) -> bool:
+        """Keep the places when the parent may start a successor: on a give-up or a crash."""
+        return self.giving_up or not is_normal(reason)
 
 
 class PartitionSupervisor:
@@ -246,8 +253,9 @@ class PartitionSupervisor:
         """
         t = _tables.get(name)
         if t is not None:
+            gone = not t.proc.alive  # no supervisor runs to start a successor: finish
             for place in t.places:
-                place.close()
+                place.finish() if gone else place.close()
 
     @staticmethod
     def via(name: str, key: Any) -> Via:

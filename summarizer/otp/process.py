@@ -208,7 +208,7 @@ class Proc:
         for msg in msgs:
             if msg.__class__ is not Envelope:
                 casts.append(msg)
-            elif msg.kind == "call":
+            elif msg.kind in ("call", "get_state"):
                 msg.b.fail(reason)
             elif msg.kind == "info":
                 infos.append(msg.a)
@@ -218,7 +218,10 @@ class Proc:
         lost = casts + infos
         hook = self.on_lost
         if lost and hook is not None:
-            hook(lost, reason)
+            try:
+                hook(lost, reason)
+            except Exception:  # a death must finish whatever a hook does
+                log.exception("lost_messages of %r raised", self.pid)
 
     def die(self, reason: Any, *, killed: bool = False) -> bool:
         """Mark the process dead once: free its name, timers and calls, tell its links.

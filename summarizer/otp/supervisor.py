@@ -301,7 +301,7 @@ class SupervisorServer(GenServer):
     def restart_child(self, child: _Running, state: _State) -> NoReply | Stop:
         """Restart ``child`` (and its siblings, by strategy) unless intensity is spent."""
         if not self.add_restart(state):
-            self.giving_up = True  # its parent may start a successor: keep the places open
+            self.giving_up = True  # its parent may start a successor, which may take over
             return Stop("shutdown", state)  # terminate stops the children, as supervisor.erl
         children = state.children
         i = children.index(child)
@@ -344,10 +344,17 @@ class SupervisorServer(GenServer):
             except Exception:
                 log.exception("%s.prep_stop failed", type(self.module).__name__)
         self.stop_children(state.children)
-        if not self.giving_up:  # no successor will come: casts to the places are lost
+        if not self.keeps_places(reason):  # no process will take them: orphans are lost
             for child in state.children:
                 if child.place is not None:
                     child.place.finish()
+
+    def keeps_places(self, reason: Any) -> bool:
+        """Return whether the children's places outlive this supervisor (a subclass's say).
+
+        A plain supervisor makes new places when it starts again, so it never keeps them.
+        """
+        return False
 
 
 class Supervisor:
