@@ -60,7 +60,6 @@ __all__ = ["Deliveries", "DeliverySupervisor", "RetryPolicy", "SinkAccount", "Si
 
 log = logging.getLogger("summarizer")
 
-DELIVERIES = "SinkDeliverySupervisor"
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from .delivery import Deliveries, RetryPolicy
-from .otp import Mailbox, Overflow, Supervisor, schedulers_online
-from .otp.partition_supervisor import MAX_PARTITIONS
+from .otp import Mailbox, Overflow, Supervisor
+from .otp.partition_supervisor import check_partitions
 from .otp.validate import brief, positive_int, positive_number
 from .outlet import Outlet
 from .sinks import LogSink, Sink
@@ -64,9 +64,7 @@ class TreeOptions:
             object.__setattr__(self, name, value)
 
         put("flush_interval", positive_number("flush_interval", self.flush_interval))
-        n = schedulers_online() if self.partitions is None else self.partitions
-        if positive_int("partitions", n) > MAX_PARTITIONS:
-            raise ValueError(f"partitions must be an integer <= {MAX_PARTITIONS}, got: {n}")
+        n = check_partitions(self.partitions)
         put("partitions", n)
         if self.on_flush is not None and not callable(self.on_flush):
             raise TypeError(f"on_flush must be callable or None, got: {brief(self.on_flush)}")

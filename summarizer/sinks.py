@@ -48,7 +48,7 @@ class Sink(Protocol):
 
 
 class LogSink:
-    """Log each flush on the ``summarizer`` logger, as the seed's flusher does."""
+    """Log each flush on the ``summarizer`` logger, as the Livebook's flusher does."""
 
     def write(self, partition: int, data: Mapping[Any, int], flushed_at: float) -> None:
         log.info("EventFlusher partition %d - Flushed data: %r", partition, dict(data))

@@ -1,4 +1,4 @@
-"""User: the event the seed records, an immutable record with three required fields.
+"""User: the event the Livebook records, an immutable record with three required fields.
 
 As the Livebook's ``@enforce_keys [:id, :name, :plan]`` struct::
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import WAIT
 
 from summarizer import (
     EventCollector,
@@ -37,8 +38,6 @@ from summarizer.otp import Pid, Process, Supervisor
 from summarizer.user import TEST_USERS
 
 pytestmark = pytest.mark.usefixtures("no_leaks")  # conftest: no thread or name left behind
-
-WAIT = 10.0  # seconds: a bound for waits that normally end in milliseconds
 
 
 def record(events: int) -> Counter[Any]:

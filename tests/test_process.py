@@ -230,8 +230,15 @@ def test_send_after_zero_is_not_delivered_at_once_but_by_the_timer_thread() -> N
 
 
 def test_send_after_rejects_a_negative_or_non_numeric_delay_naming_seconds() -> None:
-    for bad in (-1, "1", None, True, float("nan"), float("inf")):
-        with pytest.raises(ValueError, match=r"seconds must be .*got: "):
+    for bad, error in [
+        (-1, ValueError),
+        ("1", TypeError),  # not a number: the wrong kind, as every check of the package says
+        (None, TypeError),
+        (True, TypeError),
+        (float("nan"), ValueError),
+        (float("inf"), ValueError),
+    ]:
+        with pytest.raises(error, match=r"seconds must be .*got: "):
             Process.send_after("anyone", "msg", bad)  # type: ignore[arg-type]
 
 

@@ -16,12 +16,14 @@ Routing is the BEAM's: ``abs(key) % partitions`` for an int key and
 ``phash2(key, partitions)`` for anything else, so the same key reaches the
 same partition here as in Elixir (users "1", "2", "5" on partition 0 of 3).
 An int key therefore lets a caller address partition ``i`` directly, which is
-how each of the seed's flushers reaches "its" collector.
+how each of the Livebook's flushers reaches "its" collector.
 
 Children ids are ``0..partitions-1``. A child does not learn its partition
 unless ``with_arguments(args, partition) -> args`` puts it into its start
 arguments. Between a child's death and its restart, routing returns the dead
-pid: a call fails with `NoProcess`, a cast is dropped, as in Elixir.
+pid: a call fails with `NoProcess`, and a cast is dropped, as in Elixir, but
+counted in `stats` (lost ``"noproc"``), or kept for the successor when the
+child spec's `Mailbox` asks for handoff (see `summarizer.otp.mailbox`).
 """
 
 from __future__ import annotations
@@ -56,6 +58,14 @@ _CACHE_MAX = 65_536
 #: Each partition is an OS thread (the BEAM's limit, 262,144 processes, is for green
 #: processes): more partitions than this is a mistake, not a load.
 MAX_PARTITIONS = 4_096
+
+
+def check_partitions(partitions: Any) -> int:
+    """Return ``partitions`` (None: `schedulers_online`) if it is an int in 1..MAX_PARTITIONS."""
+    n = schedulers_online() if partitions is None else positive_int("partitions", partitions)
+    if n > MAX_PARTITIONS:
+        raise ValueError(f"partitions must be an integer <= {MAX_PARTITIONS}, got: {n}")
+    return n
 
 
 class Table:
@@ -163,11 +173,7 @@ class PartitionSupervisor:
         validate_name(name)
         if name is None:
             raise TypeError("name must be a non-empty str, got: None")
-        n = schedulers_online() if partitions is None else positive_int("partitions", partitions)
-        if n > MAX_PARTITIONS:
-            raise ValueError(
-                f"partitions must be an integer <= {MAX_PARTITIONS}, got: {brief(partitions)}"
-            )
+        n = check_partitions(partitions)
         if with_arguments is not None and not callable(with_arguments):
             raise TypeError(f"with_arguments must be callable, got: {brief(with_arguments)}")
         spec = to_spec(child_spec)

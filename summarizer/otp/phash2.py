@@ -4,7 +4,7 @@ A PartitionSupervisor routes a non-integer key to partition ``phash2(key, n)``;
 computing the same number the BEAM computes makes a Python run send every key to
 the same partition the Livebook does::
 
-    >>> phash2("1", 3)    # the seed's user "1" goes to partition 0 of 3
+    >>> phash2("1", 3)    # the Livebook's user "1" goes to partition 0 of 3
     0
     >>> phash2("1")       # phash2/1 keeps the low 27 bits of the hash
     59054609

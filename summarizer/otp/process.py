@@ -48,7 +48,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -56,7 +55,7 @@ from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any
 
 from .errors import AlreadyStarted, NoProcess
-from .validate import brief
+from .validate import brief, non_negative_number
 
 if TYPE_CHECKING:
     from .mailbox import Place
@@ -508,12 +507,7 @@ class Process:
     @staticmethod
     def send_after(dest: Any, msg: Any, seconds: float) -> TimerRef:
         """Send ``msg`` to ``dest`` after ``seconds``, never at once."""
-        try:
-            delay = -1.0 if isinstance(seconds, bool) else float(seconds)
-        except (TypeError, ValueError, OverflowError):  # not a number, or too big for a float
-            delay = -1.0
-        if not isinstance(seconds, (int, float)) or not 0 <= delay < math.inf:  # NaN too
-            raise ValueError(f"seconds must be a non-negative finite number, got: {brief(seconds)}")
+        delay = non_negative_number("seconds", seconds)
         if not (dest.__class__ is Pid or isinstance(dest, str) or hasattr(dest, "whereis")):
             # raise now, not in the timer thread when it fires
             raise TypeError(

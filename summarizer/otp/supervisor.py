@@ -12,7 +12,7 @@ Start one from a list of children, as ``Supervisor.start_link(children, opts)``:
     #  ('Stack', #PID<0.13.0>, 'worker', ['Stack'])]
     Supervisor.stop(sup)
 
-or as a module-based supervisor, the way the seed's ``SummarizerSupervisor``
+or as a module-based supervisor, the way the Livebook's ``SummarizerSupervisor``
 is written: subclass, and return the children and flags from ``init``::
 
     class App(Supervisor):
@@ -59,7 +59,6 @@ A temporary child's spec is deleted when the child ends, whatever the reason.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -72,7 +71,7 @@ from .errors import StartError, SupervisorError
 from .gen_server import GenServer, NoReply, Ok, Reply, Stop, join, start
 from .mailbox import Place, spawning
 from .process import Pid, Process, current, is_normal, signal
-from .validate import brief, positive_int
+from .validate import brief, positive_int, positive_number
 
 __all__ = ["Child", "Strategy", "Supervisor", "SupervisorFlags"]
 
@@ -423,12 +422,7 @@ class Supervisor:
                 f"strategy must be one of {', '.join(STRATEGIES)}, got: {brief(strategy)}"
             )
         positive_int("max_restarts", max_restarts, 0)
-        if (
-            isinstance(max_seconds, bool)
-            or not isinstance(max_seconds, (int, float))
-            or not 0 < max_seconds < math.inf  # also rejects NaN; OTP's invalid_period
-        ):
-            raise ValueError(f"max_seconds must be a positive number, got: {brief(max_seconds)}")
+        positive_number("max_seconds", max_seconds)  # finite: OTP's invalid_period
         specs = [to_spec(c) for c in children]
         ids = [s.id for s in specs]
         counts = Counter(ids)  # linear: a quadratic check hangs on large partition counts

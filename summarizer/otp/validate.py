@@ -20,7 +20,7 @@ import reprlib
 import threading
 from typing import Any
 
-__all__ = ["brief", "check_timeout", "positive_int", "positive_number"]
+__all__ = ["brief", "check_timeout", "non_negative_number", "positive_int", "positive_number"]
 
 _brief = reprlib.Repr()
 _brief.maxstring = _brief.maxlong = _brief.maxother = 80
@@ -45,15 +45,33 @@ def positive_int(name: str, value: Any, minimum: int = 1) -> int:
 
 
 def positive_number(name: str, value: Any) -> float:
-    """Return ``value`` as a float if it is a positive finite number; raise naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """Return ``value`` as a float if it is a positive finite real number; raise naming ``name``.
+
+    The rule every duration but a timeout follows: any real number (``int``,
+    ``float``, ``Fraction``), never a bool, NaN or infinity. (A timeout may be
+    infinite, or None: see `check_timeout`.)
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a positive number, got: {brief(value)}")
     try:
         seconds = float(value)
-    except OverflowError:  # an int too large for a float: no time is that long
+    except OverflowError:  # too large for a float: no time is that long
         seconds = math.inf
     if not 0 < seconds < math.inf:
         raise ValueError(f"{name} must be a positive number, got: {brief(value)}")
+    return seconds
+
+
+def non_negative_number(name: str, value: Any) -> float:
+    """Return ``value`` as a float if it is a finite real number >= 0; raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a non-negative finite number, got: {brief(value)}")
+    try:
+        seconds = float(value)
+    except OverflowError:
+        seconds = math.inf
+    if not 0 <= seconds < math.inf:
+        raise ValueError(f"{name} must be a non-negative finite number, got: {brief(value)}")
     return seconds
 
 

@@ -7,8 +7,9 @@ kills a random collector or flusher every 50 ms, or makes a random collector's
 books exact: ``accepted == flushed + lost``, nothing pending, the sinks and
 ``on_flush`` holding exactly what was flushed, and every loss explained: by a
 kill ("killed": the buffer and mailbox it destroyed). Casts that find a
-collector dead before its restart are adopted by its successor, so a crash
-(an exception in a handler) loses nothing at all.
+collector dead before its restart, or still queued when it crashed, are handed
+by the runtime to its successor, so a crash (an exception in a handler) loses
+nothing at all.
 
 The other tests pin down, one at a time, the races such a run can hit: two
 malformed casts in one mailbox, a malformed cast to a dead pid, a flush call
@@ -81,10 +82,10 @@ def test_killing_collectors_and_flushers_every_50ms_loses_only_killed_events_all
 
 
 def test_crashing_collector_handlers_every_50ms_loses_nothing(tree):
-    # A crash runs terminate, which flushes the buffer and the casts queued so
-    # far. Casts that reach the collector between its death and its restart, or
-    # queued after terminate's last look, are adopted by the next collector of
-    # the partition (OTP would drop them): nothing is lost.
+    # A crash runs terminate, which flushes the buffer. The casts still queued,
+    # or that reach the collector between its death and its restart, are handed
+    # by the runtime to the next collector of the partition (OTP would drop
+    # them): nothing is lost.
     acc, faults, (sink, tally), expected = run_under_faults(tree, "raise", seed=2)
 
     assert faults["collector crashed"] >= 1

@@ -3,7 +3,7 @@
 8 producers record the events while an injector kills a random collector or
 flusher every 250 ms and a sampler reads the process's RSS (psutil) every
 100 ms. The largest RSS of the run's second half may exceed the first half's
-by less than 50 MB: buffers, timers, dead processes, ledgers and the routing
+by less than 50 MB: buffers, timers, dead processes, mailbox places and the routing
 cache must not accumulate. The books must balance, as in the fault tests.
 
 The mailboxes are bounded (``max_mailbox=10_000``, producers block): with
