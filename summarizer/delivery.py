@@ -61,7 +61,6 @@ __all__ = ["Deliveries", "DeliverySupervisor", "RetryPolicy", "SinkAccount", "Si
 log = logging.getLogger("summarizer")
 
 
-
 @dataclass(frozen=True)
 class RetryPolicy:
     """How often and how long a failed write is retried: exponential backoff with jitter.
