@@ -52,7 +52,7 @@ from .validate import brief, positive_int
 if TYPE_CHECKING:
     from .process import Proc
 
-__all__ = ["Mailbox", "MailboxStats", "Overflow", "Place", "Tally"]
+__all__ = ["Mailbox", "MailboxStats", "Overflow", "Place", "Tally", "count_accepted", "count_lost"]
 
 log = logging.getLogger("summarizer")
 
@@ -353,3 +353,33 @@ def take_place() -> Place | None:
     place: Place | None = getattr(_spawning, "place", None)
     _spawning.place = None
     return place
+
+
+def _own_place() -> Place | None:
+    from .process import current
+
+    proc = current()
+    return None if proc is None else proc.place
+
+
+def count_accepted(units: int) -> None:
+    """Count ``units`` accepted by the calling process's place, that came another way.
+
+    For a process whose work arrives outside its mailbox (a proxy whose remote
+    half takes events directly): the books then include them. No-op without a place.
+    """
+    place = _own_place()
+    if place is not None and units > 0:
+        with place._lock:
+            place._extra += units
+
+
+def count_lost(units: int, reason: str) -> None:
+    """Count ``units`` lost for ``reason`` on the calling process's place (no-op without one).
+
+    For what the runtime cannot see: a proxy's remote state that died with its host.
+    """
+    place = _own_place()
+    if place is not None:
+        place.lose(reason, units)
+
