@@ -221,6 +221,28 @@ def test_via_to_a_name_that_is_not_running_fails_a_call_and_drops_a_cast() -> No
     assert GenServer.cast(via, "lost") is None
 
 
+def test_a_name_that_never_ran_here_hands_its_casts_elsewhere_or_counts_them() -> None:
+    taken: list[tuple[Any, Any, int]] = []
+
+    def elsewhere(key: Any, msg: Any, units: int) -> bool:
+        taken.append((key, msg, units))
+        return key != "refused"
+
+    PartitionSupervisor.elsewhere("Remote", elsewhere)
+    try:
+        PartitionSupervisor.cast("Remote", "1", "hello", 3)
+        PartitionSupervisor.cast("Remote", "refused", "no", 2)
+    finally:
+        PartitionSupervisor.elsewhere("Remote", None)
+    PartitionSupervisor.cast("Remote", "1", "after", 1)
+    assert taken == [("1", "hello", 3), ("refused", "no", 2)]
+    assert PartitionSupervisor.stats("Remote").unrouted == {"noproc": 3}
+    with pytest.raises(TypeError, match="handler must be callable or None, got: 1"):
+        PartitionSupervisor.elsewhere("Remote", 1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="name must be a non-empty str, got: ''"):
+        PartitionSupervisor.elsewhere("", None)
+
+
 class Gated(GenServer):
     """A partition whose restarts of partition 0 wait at a gate; it reports its losses."""
 

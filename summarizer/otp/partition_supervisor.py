@@ -102,6 +102,8 @@ class Table:
 _tables: dict[str, Table] = {}
 _tables_lock = threading.Lock()
 _unrouted: dict[str, Counter[str]] = {}  # casts to a name no PartitionSupervisor ever ran as
+#: name -> what takes casts to it while none runs here (see `PartitionSupervisor.elsewhere`)
+_elsewhere: dict[str, Callable[[Any, Any, int], bool]] = {}
 
 
 def table(name: str) -> Table | None:
@@ -217,6 +219,9 @@ class PartitionSupervisor:
         """
         t = _tables.get(name)
         if t is None:
+            other = _elsewhere.get(name)
+            if other is not None and other(key, msg, units):
+                return
             with _tables_lock:
                 _unrouted.setdefault(name, Counter())["noproc"] += units
             return
@@ -230,6 +235,23 @@ class PartitionSupervisor:
             proc.put(msg)
         else:  # closed, bounded, not started, or a batch: the general path
             place.cast(msg, units)
+
+    @staticmethod
+    def elsewhere(name: str, handler: Callable[[Any, Any, int], bool] | None) -> None:
+        """Let ``handler(key, msg, units)`` take casts to ``name`` while none ever ran here.
+
+        It returns whether it took the cast (sent it to another process or host);
+        one it did not take is counted unrouted. None removes it. The running
+        supervisor's fast path never looks here.
+        """
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"name must be a non-empty str, got: {brief(name)}")
+        if handler is None:
+            _elsewhere.pop(name, None)
+        elif not callable(handler):
+            raise TypeError(f"handler must be callable or None, got: {brief(handler)}")
+        else:
+            _elsewhere[name] = handler
 
     @staticmethod
     def partition(name: str, key: Any) -> int | None:
