@@ -22,6 +22,7 @@ from .flusher import EventFlusher
 from .options import COLLECTORS, FLUSHERS, TreeOptions
 from .outlet import Outlet
 from .postgres import PostgresSink
+from .recorder import Recorder
 from .sinks import LogSink, MemorySink, SQLiteSink
 from .tree import SummarizerSupervisor
 from .user import User
@@ -38,6 +39,7 @@ __all__ = [
     "Outlet",
     "PartitionAccount",
     "PostgresSink",
+    "Recorder",
     "RetryPolicy",
     "SQLiteSink",
     "SinkAccount",
