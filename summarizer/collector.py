@@ -22,11 +22,19 @@ casts the `User` itself, and ``handle_cast`` takes both forms, and the lists of
 users ``record_events`` sends. On the BEAM the tag costs nothing; here a tuple
 per event is an allocation the garbage collector must track: casting the bare
 struct doubles the throughput under load.
+
+Batches. ``record_events(users)`` counts the events per user at the producer
+and casts one `Counter` (user id -> events) per partition: a batch of 1,000
+costs about what counting it in a dict costs. The producer-side
+`summarizer.recorder.Recorder` sends through it. In a Ray worker, where no
+tree ever ran, both calls send to a ``backend="ray"`` tree's actors instead
+(`elsewhere`, `summarizer.ray_producers`).
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -39,7 +47,7 @@ from .otp.partition_supervisor import Via
 from .otp.validate import brief
 from .user import User
 
-__all__ = ["Buffer", "EventCollector", "address", "count_ids", "counts_in"]
+__all__ = ["Buffer", "EventCollector", "address", "count_ids", "counts_in", "elsewhere"]
 
 log = logging.getLogger("summarizer")
 
@@ -76,7 +84,7 @@ def counts_in(request: Any) -> Mapping[Any, int]:
 
 def count_ids(users: Iterable[User]) -> Counter[Any]:
     """Return the events per user id of ``users``; raise unless each is a User."""
-    if isinstance(users, User) or not isinstance(users, Iterable):
+    if isinstance(users, (User, str, bytes)) or not isinstance(users, Iterable):
         raise TypeError(f"users must be an iterable of User, got: {brief(users)}")
     batch = users if isinstance(users, (list, tuple)) else list(users)
     for kind in set(map(type, batch)):  # one check per type, not per event
@@ -84,6 +92,19 @@ def count_ids(users: Iterable[User]) -> Counter[Any]:
             bad = next(u for u in batch if type(u) is kind)
             raise TypeError(f"users must hold only User, got: {brief(bad)}")
     return Counter(map(_USER_ID, batch))
+
+
+def elsewhere(key: Any, msg: Any, units: int = 0) -> bool:
+    """Send a cast for a tree that never ran here to a Ray tree's actors; return if sent.
+
+    Only a Ray worker of a ``backend="ray"`` tree sends (`summarizer.ray_producers`);
+    elsewhere nothing takes the cast and the runtime counts it unrouted.
+    """
+    if "ray" not in sys.modules:  # no Ray here, so no tree elsewhere either
+        return False
+    from . import ray_producers
+
+    return ray_producers.elsewhere(msg)
 
 
 def _weigh(request: Any) -> int:
@@ -131,8 +152,10 @@ class EventCollector(GenServer):
     @staticmethod
     def record_events(users: Iterable[User]) -> None:
         """Cast many events at once: their counts per user, one message per partition."""
-        parts: dict[Any, Counter[Any]] = {}
-        for uid, n in count_ids(users).items():
+        counts, parts = count_ids(users), dict[Any, Counter[Any]]()
+        if PartitionSupervisor.partition(COLLECTORS, 0) is None and elsewhere(None, counts):
+            return  # no tree here: a Ray worker sent them to the tree's actors
+        for uid, n in counts.items():
             p = PartitionSupervisor.partition(COLLECTORS, uid)
             parts.setdefault(uid if p is None else p, Counter())[uid] = n
         for key, counts in parts.items():  # an int key routes to that partition
@@ -188,3 +211,6 @@ class EventCollector(GenServer):
 
 def _held(state: Buffer) -> int:
     return state.count
+
+
+PartitionSupervisor.elsewhere(COLLECTORS, elsewhere)  # record_event in a Ray worker

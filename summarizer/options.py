@@ -13,7 +13,9 @@ writes are retried as ``retry`` says (`RetryPolicy`), and a flush given up, or
 still queued ``exit_timeout`` seconds into a graceful stop, is appended to the
 JSON Lines file ``dead_letters`` (default: a file in the temp dir named after
 the run, created on the first one). A tree still running at interpreter exit
-is stopped and flushed within ``exit_timeout``.
+is stopped and flushed within ``exit_timeout``. ``backend="ray"`` keeps each
+collector's buffer in a Ray actor (`summarizer.ray_backend`), on Ray started
+here (``ray_address=None``) or on the cluster at ``ray_address``.
 
 The options also carry the tree's `Outlet`, the one flush path every child shares. The
 two PartitionSupervisors' names are defined here once, as `COLLECTORS` and
@@ -25,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .delivery import Deliveries, RetryPolicy
 from .otp import Mailbox, Overflow, Supervisor
@@ -56,6 +58,8 @@ class TreeOptions:
     retry: RetryPolicy | None = None
     dead_letters: str | Path | None = None
     max_queue: int = 1000
+    backend: Literal["thread", "ray"] = "thread"
+    ray_address: str | None = None
     partition: int | None = None
     outlet: Outlet = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
 
@@ -72,6 +76,10 @@ class TreeOptions:
         Mailbox(max_mailbox=self.max_mailbox, overflow=self.overflow)  # checks both
         Supervisor.init([], max_restarts=self.max_restarts, max_seconds=self.max_seconds)
         positive_number("exit_timeout", self.exit_timeout)
+        if self.backend not in ("thread", "ray"):
+            raise ValueError(f"backend must be 'thread' or 'ray', got: {brief(self.backend)}")
+        if self.ray_address is not None and not isinstance(self.ray_address, str):
+            raise TypeError(f"ray_address must be a str or None, got: {brief(self.ray_address)}")
         if self.partition is not None and not 0 <= positive_int("partition", self.partition, 0) < n:
             raise ValueError(f"partition must be in 0..{n - 1}, got: {self.partition}")
         outlet: Any = self.outlet  # None but in a copy: replace() keeps the tree's outlet

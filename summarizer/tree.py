@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .accounting import Accounting, books
-from .collector import Buffer, EventCollector
+from .collector import Buffer
 from .flusher import EventFlusher
 from .options import COLLECTORS, FLUSHERS, TreeOptions
 from .otp import (
@@ -46,6 +46,7 @@ from .otp import (
     ExitError,
     GenServer,
     OtpError,
+    PartitionStats,
     PartitionSupervisor,
     Pid,
     Process,
@@ -53,8 +54,10 @@ from .otp import (
     SupervisorFlags,
 )
 from .otp.child_spec import validate_name
+from .ray_backend import collector_spec, look, prepare
+from .recorder import flush_all, fold_into
 
-__all__ = ["SummarizerSupervisor"]
+__all__ = ["SummarizerSupervisor", "stop_at_exit"]
 
 log = logging.getLogger("summarizer")
 
@@ -67,7 +70,7 @@ class SummarizerSupervisor(Supervisor):
         cls, *args: Any, name: str = "SummarizerSupervisor", **kwargs: Any
     ) -> Pid:
         """Start the tree and return its Pid; the options are `TreeOptions`' (seconds)."""
-        options = TreeOptions(*args, **kwargs)  # checked here, at the call site
+        options = prepare(TreeOptions(*args, **kwargs))  # checked here; Ray joined for "ray"
         validate_name(name)
         for taken in (COLLECTORS, FLUSHERS):  # a second tree would take these names
             if (other := Process.whereis(taken)) is not None:
@@ -80,22 +83,22 @@ class SummarizerSupervisor(Supervisor):
         self.options = options
         children = [
             options.outlet.deliveries.child_spec(),  # started first, so stopped last
-            partitioned(EventCollector.child_spec(options), COLLECTORS, options),
+            partitioned(collector_spec(options), COLLECTORS, options),  # threads or Ray
             partitioned(EventFlusher.child_spec(options), FLUSHERS, options),
         ]
         return Supervisor.init(children, strategy="one_for_one")
 
     def prep_stop(self, reason: Any) -> None:
         """Close the intake before anything stops: later events are refused, counted."""
+        flush_all()  # what producers' recorders hold goes in first
         PartitionSupervisor.close(COLLECTORS)
         self.options.outlet.deliveries.begin_stop()  # the sinks get exit_timeout from now
 
     @staticmethod
     def accounting(timeout: float | None = 5.0) -> Accounting:
         """Return the books of the running (or last) tree: accepted, flushed, lost, pending."""
-        stats = PartitionSupervisor.stats(COLLECTORS)
-        held = [_held(p, timeout) for p in range(len(stats.partitions))]
-        return books(stats, _last().outlet, held)
+        stats, held = _read(_last(), timeout)
+        return fold_into(books(stats, _last().outlet, held))
 
     @staticmethod
     def dead_letters() -> Path:
@@ -121,6 +124,14 @@ def partitioned(child_spec: ChildSpec, name: str, options: TreeOptions) -> tuple
             "max_seconds": options.max_seconds,
         },
     )
+
+
+def _read(options: TreeOptions, timeout: float | None) -> tuple[PartitionStats, list[int]]:
+    """Return the collectors' counters, then what each holds (Ray's proxies look first)."""
+    if options.backend == "ray":
+        look(timeout)  # the actors' counts of remote producers' events enter the books
+    stats = PartitionSupervisor.stats(COLLECTORS)
+    return stats, [_held(p, timeout) for p in range(len(stats.partitions))]
 
 
 def _held(partition: int, timeout: float | None) -> int:
@@ -151,8 +162,12 @@ def _last() -> TreeOptions:
 
 
 @atexit.register
-def _stop_at_exit() -> None:
-    """Stop and flush the trees still running, each within its bound; never hang."""
+def stop_at_exit() -> None:
+    """Stop and flush the trees still running, each within its bound; never hang.
+
+    Registered at import, and again by the Ray backend once Ray is up, so that it
+    runs before Ray's own exit hook shuts Ray down.
+    """
     for name, options in list(_running.items()):
         if Process.alive(name):
             try:
