@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import os
 import sys
 import time
@@ -20,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import baseline, memory, workloads
+from . import baseline, batching, memory, workloads
 from .report import Results, Throughput, plot, render
 
 T = TypeVar("T")
@@ -41,6 +42,7 @@ class Size:
     latency_seconds: float
     latency_load: tuple[tuple[int, float | None], ...]  # (producer threads, events/s or flood)
     runs: int
+    ray_events: int = 0  # events per Ray backend run; 0: no Ray section
 
 
 LATENCY_LOADS = ((0, None), (8, 1_000_000.0), (8, None))
@@ -57,6 +59,7 @@ SIZES = {
         latency_seconds=3.0,
         latency_load=LATENCY_LOADS,
         runs=5,
+        ray_events=1_000_000,
     ),
     "small": Size(
         seed_events=5_000,
@@ -115,6 +118,7 @@ def measure(size: Size, runs: int, size_name: str) -> Results:
             cases["steady", p, t] = partial(workloads.steady, picks, p, t)
     for p, t in size.pykka_points:
         cases["pykka", p, t] = partial(workloads.pykka_steady, pykka_picks, p, t)
+    cases.update(batching.cases(picks))
     samples: dict[Any, list[tuple[float, int, float]]] = {key: [] for key in cases}
     for i in range(runs):
         for key, fn in cases.items():
@@ -130,6 +134,7 @@ def measure(size: Size, runs: int, size_name: str) -> Results:
     steady_nogc = done.pop("nogc")
     steady = {(p, t): f for (kind, p, t), f in done.items() if kind == "steady"}
     pykka = {(p, t): f for (kind, p, t), f in done.items() if kind == "pykka"}
+    batched = {key: f for key, f in done.items() if key[0] in ("record_events", "recorder")}
     seed_pykka = Throughput(
         len(pykka_seed_picks),
         repeat("pykka seed", runs, lambda: workloads.pykka_seed_run(pykka_seed_picks)),
@@ -164,6 +169,17 @@ def measure(size: Size, runs: int, size_name: str) -> Results:
         for threads, rate in size.latency_load
     }
 
+    ray: dict[Any, Any] = {}
+    if size.ray_events:
+        loads.append(os.getloadavg()[0])
+        say("Ray backend against the thread backend")
+        if importlib.util.find_spec("ray") is None:  # Ray is an optional extra
+            say("  skipped: Ray is not installed; pip install 'summarizer[ray]'")
+        else:
+            from . import ray_backend
+
+            ray = ray_backend.measure(size.ray_events, min(runs, 3), say)
+
     loads.append(os.getloadavg()[0])
     return Results(
         size=size_name,
@@ -175,6 +191,8 @@ def measure(size: Size, runs: int, size_name: str) -> Results:
         steady_nogc=steady_nogc,
         floor=floor,
         pykka=pykka,
+        batched=batched,
+        ray=ray,
         memory=mem,
         latency_interval=LATENCY_INTERVAL,
         latency_seconds=size.latency_seconds,

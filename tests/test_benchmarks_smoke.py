@@ -16,6 +16,7 @@ SECTIONS = (
     "Steady state",
     "Floor",
     "Pykka peer",
+    "Batching",
     "Memory",
     "Latency",
 )
