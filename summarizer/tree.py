@@ -25,6 +25,10 @@ what came after it, and last the delivery workers (`summarizer.delivery`)
 write what is queued for the sinks, so a graceful stop reaches the sinks with
 everything (or, for a sink that is down, the dead-letter file). At interpreter
 exit a tree still running is stopped and flushed within its ``exit_timeout``.
+
+``backend="ray"`` keeps the tree and moves each collector's buffer into a Ray
+actor behind a proxy in the collector's place (`summarizer.ray_backend`);
+``prep_stop`` first sends what producers' `Recorder` objects hold.
 """
 
 from __future__ import annotations
