@@ -149,20 +149,25 @@ def _reachable(address: str, timeout: float) -> None:
         ) from None
 
 
+_hooked = False  # whether the tree's exit hook is registered after Ray's
+
+
 def connect(address: str | None = None, timeout: float = CONNECT_TIMEOUT) -> None:
     """Start Ray on this machine (None) or join the cluster at ``address``; no-op if joined."""
+    global _hooked
     ray = import_ray()
-    if ray.is_initialized():
-        return
-    if address is None:
-        ray.init(**LOCAL_INIT)
-    else:
-        if address != "auto":
-            _reachable(address, timeout)
-        ray.init(address=address, log_to_driver=False, configure_logging=False)
-    from .tree import stop_at_exit
+    if not ray.is_initialized():
+        if address is None:
+            ray.init(**LOCAL_INIT)
+        else:
+            if address != "auto":
+                _reachable(address, timeout)
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+    if not _hooked:  # again, after Ray's hook: atexit runs it first, while Ray is up
+        from .tree import stop_at_exit
 
-    atexit.register(stop_at_exit)  # again, after Ray's hook: atexit runs it before Ray's
+        atexit.register(stop_at_exit)
+        _hooked = True
 
 
 def actor_name(partition: int) -> str:

@@ -290,6 +290,34 @@ def test_kills_past_the_intensity_escalate_as_on_threads_and_the_tree_comes_back
     assert ray.get(ray.get_actor(actor_name(0)).stats.remote(), timeout=WAIT)[0] == 0
 
 
+AT_EXIT = """
+    import sys
+    from summarizer import EventCollector, SQLiteSink, SummarizerSupervisor, User
+
+    SummarizerSupervisor.start_link(
+        flush_interval=3600.0, partitions=2, sinks=[SQLiteSink(sys.argv[1])], backend="ray"
+    )
+    EventCollector.record_events([User(str(i % 10), "customer", "free") for i in range(25_000)])
+    # no stop: the interpreter exits with events in the actors and the proxies
+"""
+
+
+def test_a_ray_tree_still_running_at_exit_flushes_before_ray_shuts_down(ray_cluster, tmp_path):
+    from summarizer import SQLiteSink
+
+    db = tmp_path / "summary.sqlite"
+    run = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(AT_EXIT), str(db)],
+        cwd=tmp_path,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert sum(SQLiteSink(db).totals().values()) == 25_000
+
+
 MISSING_CLUSTER = """
     import time
     from summarizer import SummarizerSupervisor
