@@ -382,4 +382,3 @@ def count_lost(units: int, reason: str) -> None:
     place = _own_place()
     if place is not None:
         place.lose(reason, units)
-
