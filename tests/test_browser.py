@@ -60,6 +60,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import warnings
 from collections.abc import Iterator
@@ -836,9 +837,16 @@ def test_make_lab_answers_on_the_url_it_prints(tmp_path: Path) -> None:
                     f"make lab printed no URL within {SERVER_START:.0f} s:\n{_tail(log_path)}"
                 )
             time.sleep(0.2)  # paces the polling of the server's log
-        with urllib.request.urlopen(found.group(0), timeout=10) as response:
-            assert response.status == 200
-            assert b"JupyterLab" in response.read()
+        while True:  # printed as it starts listening: a refused connection may come first
+            try:
+                with urllib.request.urlopen(found.group(0), timeout=10) as response:
+                    assert response.status == 200
+                    assert b"JupyterLab" in response.read()
+                break
+            except urllib.error.URLError as e:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"{found.group(0)} did not answer ({e}):\n{_tail(log_path)}")
+                time.sleep(0.2)  # paces the retries
         text = log_path.read_text(errors="replace")
         as_root = hasattr(os, "geteuid") and os.geteuid() == 0
         assert ("--allow-root" in text) == as_root, text[:2000]

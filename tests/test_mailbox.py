@@ -170,8 +170,17 @@ def test_a_direct_cast_to_a_counted_child_is_weighed_and_counted() -> None:
 # -- handoff -----------------------------------------------------------------
 
 
-def test_casts_queued_behind_a_crash_go_to_the_successor_first_with_handoff() -> None:
-    start(handoff=True)
+@pytest.mark.parametrize(
+    ("handoff", "seen", "lost"),
+    [
+        (True, [1, 2, 3, 4], {}),  # to the successor first, then what came after
+        (False, [4], {"exit": 3}),  # OTP: the mailbox died with it, counted
+    ],
+)
+def test_casts_queued_behind_a_crash_go_to_the_successor_only_with_handoff(
+    handoff: bool, seen: list[int], lost: dict[str, int]
+) -> None:
+    start(handoff=handoff)
     try:
         old = PartitionSupervisor.route("Talliers", 0)
         assert old is not None
@@ -182,25 +191,8 @@ def test_casts_queued_behind_a_crash_go_to_the_successor_first_with_handoff() ->
         release.set()
         new = wait_restarted("Talliers", 0, old)
         PartitionSupervisor.cast("Talliers", 0, 4)  # sent after the restart: comes last
-        assert GenServer.get_state(new)["seen"] == [1, 2, 3, 4]
-        assert stats("Talliers", 0) == (4, {}, 0)
-    finally:
-        Supervisor.stop("Talliers")
-
-
-def test_without_handoff_casts_queued_behind_a_crash_are_counted_lost_exit() -> None:
-    start()
-    try:
-        old = PartitionSupervisor.route("Talliers", 0)
-        assert old is not None
-        _, release = hold("Talliers", 0)
-        PartitionSupervisor.cast("Talliers", 0, "boom", units=0)
-        for n in (1, 2, 3):
-            PartitionSupervisor.cast("Talliers", 0, n)
-        release.set()
-        new = wait_restarted("Talliers", 0, old)
-        assert GenServer.get_state(new)["seen"] == []  # OTP: the mailbox died with it
-        assert stats("Talliers", 0) == (3, {"exit": 3}, 0)
+        assert GenServer.get_state(new)["seen"] == seen
+        assert stats("Talliers", 0) == (4, lost, 0)
     finally:
         Supervisor.stop("Talliers")
 
