@@ -123,6 +123,7 @@ LOCAL_INIT: dict[str, Any] = {
     "configure_logging": False,
 }
 LOST = "ray_actor_lost"  # the exit reason of a proxy whose actor died or restarted
+CLOSED = "closed"  # what an actor answers to a batch once the tree's stop took its buffer
 
 
 def import_ray() -> Any:
@@ -218,13 +219,20 @@ class CollectorActor:
         self.held = 0
         self.accepted = 0  # events acknowledged to remote producers, this incarnation
         self.seen: dict[str, int] = {}  # producer -> last sequence number applied
+        self.closed = False  # the tree's stop took the buffer: later batches are refused
 
     def ready(self) -> tuple[str, int]:
         """Return this incarnation and the tree's partition count."""
         return self.incarnation, self.partitions
 
     def add(self, producer: str, seq: int, counts: dict[Any, int], remote: bool) -> str:
-        """Add a batch unless this producer's batch ``seq`` was added already."""
+        """Add a batch unless this producer's batch ``seq`` was added already.
+
+        Return the incarnation that holds it, or `CLOSED` once the tree's stop took
+        the buffer: the producer then knows the batch was not recorded.
+        """
+        if self.closed:
+            return CLOSED
         if seq <= self.seen.get(producer, -1):
             return self.incarnation  # a retry of a batch counted once already
         self.seen[producer] = seq
@@ -246,6 +254,15 @@ class CollectorActor:
         """Return the buffer and reset it, with the accepted count and incarnation."""
         data, self.data, self.held = self.data, {}, 0
         return data, self.accepted, self.incarnation
+
+    def close(self) -> tuple[dict[Any, int], int, str]:
+        """Flush for the last time: batches that come after are refused, not lost unseen.
+
+        Ray orders calls per caller only, so a producer's batch may run after the
+        stop's last flush; it gets `CLOSED` back instead of an acknowledgement.
+        """
+        self.closed = True
+        return self.flush()
 
 
 _remote_class: Any = None
@@ -377,8 +394,20 @@ class RayCollector(GenServer):
     # -- talking to the actor --------------------------------------------------
 
     def _call(self, method: str) -> Any:
-        """Call ``method`` on the actor and wait (bounded); raise Ray's error if it is down."""
-        return self.ray.get(getattr(self.actor, method).remote(), timeout=CALL_TIMEOUT)
+        """Call ``method`` on the actor and wait; raise Ray's error if it is down."""
+        return self._wait(getattr(self.actor, method).remote())
+
+    def _wait(self, ref: Any) -> Any:
+        """Wait for a call's result. A slow actor is waited for, only a dead one raises.
+
+        A call that timed out may still run on the actor (a flush would then empty
+        a buffer nobody reads), so its result is waited for, never given up on.
+        """
+        while True:
+            try:
+                return self.ray.get(ref, timeout=CALL_TIMEOUT)
+            except self.ray.exceptions.GetTimeoutError:  # a RayError too: not a death
+                log.warning("EventCollector %d: Ray actor %s is slow", self.partition, self.name)
 
     def _ship(self, state: Proxied) -> None:
         """Send the local buffer to the actor as one batch; keep a few acknowledgements open."""
@@ -395,13 +424,12 @@ class RayCollector(GenServer):
     def _settle(self, state: Proxied, ships: list[tuple[Any, int]] | None = None) -> None:
         """Wait for ``ships`` (default: all in flight); a failed one died with its actor."""
         ships = list(self.in_flight) if ships is None else ships
-        deadline = time.monotonic() + CALL_TIMEOUT
         for ship in ships:
             ref, n = ship
             self.in_flight.remove(ship)
             try:
-                incarnation = self.ray.get(ref, timeout=max(0.1, deadline - time.monotonic()))
-            except self.ray.exceptions.RayError:
+                incarnation = self._wait(ref)
+            except self.ray.exceptions.RayError:  # the actor died with it
                 state.unlooked -= n
                 count_lost(n, "killed")
                 continue
@@ -443,10 +471,13 @@ class RayCollector(GenServer):
                 return
             time.sleep(0.01)  # waiting for Ray's registry, not for one of our threads
 
-    def _flush(self, state: Proxied) -> tuple[dict[Any, int], bool]:
-        """Take the actor's buffer and the local one; return them and whether Ray restarted it."""
+    def _flush(self, state: Proxied, final: bool = False) -> tuple[dict[Any, int], bool]:
+        """Take the actor's buffer and the local one; return them and whether Ray restarted it.
+
+        ``final``: the tree stops, so the actor refuses later batches (`CollectorActor.close`).
+        """
         self._ship(state)
-        data, accepted, incarnation = self._call("flush")
+        data, accepted, incarnation = self._call("close" if final else "flush")
         return data, self._look(state, 0, accepted, incarnation)
 
     # -- callbacks -----------------------------------------------------------------
@@ -493,7 +524,7 @@ class RayCollector(GenServer):
             data: dict[Any, int] = {}
             if not (isinstance(reason, tuple) and reason[:1] == (LOST,)):
                 try:
-                    data, _ = self._flush(state)
+                    data, _ = self._flush(state, final=is_normal(reason))
                 except self.ray.exceptions.RayError as e:
                     self._actor_lost(state, e)
             for uid, n in state.data.items():  # what was not shipped (the actor is lost)

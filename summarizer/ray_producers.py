@@ -30,7 +30,7 @@ from typing import Any
 
 from .collector import counts_in
 from .otp.phash2 import phash2
-from .ray_backend import CALL_TIMEOUT, MAX_IN_FLIGHT, actor_name, import_ray
+from .ray_backend import CALL_TIMEOUT, CLOSED, MAX_IN_FLIGHT, actor_name, import_ray
 
 Batch = dict[Any, int]  # one partition's share: user id -> events
 
@@ -128,16 +128,22 @@ class Router:
         deadline = time.monotonic() + CALL_TIMEOUT
         timeout_error = self.ray.exceptions.GetTimeoutError
         while todo:
-            again, died = [], Counter[Any]()
+            again, died, refused = [], Counter[Any](), 0
             for p, seq, batch, ref in todo:
                 try:
                     if ref is None:
                         raise ValueError(p)
-                    self.ray.get(ref, timeout=max(0.1, deadline - time.monotonic()))
+                    if self.ray.get(ref, timeout=max(0.1, deadline - time.monotonic())) == CLOSED:
+                        refused += sum(batch.values())
                 except timeout_error:
                     again.append((p, seq, batch))
                 except (ValueError, self.ray.exceptions.RayError):
                     died.update(batch)
+            if refused:
+                raise RuntimeError(
+                    f"{refused} events reached the tree's actors after its stop took their "
+                    "buffers: they were not recorded"
+                )
             if not again and not died:
                 return
             if time.monotonic() > deadline:

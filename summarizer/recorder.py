@@ -71,7 +71,10 @@ class Recorder:
         self._events: deque[User] = deque()
         self._sending = threading.Lock()  # one send at a time, so a stop waits for one in flight
         self._generation = 0  # bumped at each send, so a stale linger deadline does nothing
+        self._closed = False
         _live.add(self)
+        # Dropped without close(): what it still holds is sent, not lost with it.
+        weakref.finalize(self, _send_leftovers, self._events)
 
     def __repr__(self) -> str:
         return f"Recorder(batch={self.batch}, linger={self.linger}, pending={len(self._events)})"
@@ -91,6 +94,9 @@ class Recorder:
         """Buffer one event for ``user``; send the batch if it is full."""
         if user.__class__ is not User and not isinstance(user, User):
             raise TypeError(f"user must be a User, got: {brief(user)}")
+        if self._closed:  # used again after close(): track it again
+            self._closed = False
+            _live.add(self)
         events = self._events
         events.append(user)
         n = len(events)
@@ -106,19 +112,19 @@ class Recorder:
     def _send(self, settle: bool) -> None:
         """Send the buffer as one batch (one send at a time)."""
         with self._sending:
+            self._generation += 1  # first: an event recorded from now on arms anew
             events = self._events
             popleft = events.popleft
             batch = [popleft() for _ in range(len(events))]
-            if batch:
-                self._generation += 1
-            if _send_remote(batch, settle):
-                return
-            if batch:
+            if not _send_remote(batch, settle) and batch:
                 EventCollector.record_events(batch)
+            if events:  # recorded while we sent: give them their own linger deadline
+                _lingerer.arm(self, self._generation, self.linger)
 
     def close(self) -> None:
         """Send the events buffered now and stop tracking this recorder (idempotent)."""
         self.flush()
+        self._closed = True
         _live.discard(self)
 
     @property
@@ -134,6 +140,13 @@ class Recorder:
         """Send the batch armed at ``generation`` if it is still waiting."""
         if generation == self._generation:
             self.flush()
+
+
+def _send_leftovers(events: deque[User]) -> None:
+    """Send what a recorder dropped without ``close()`` still held (its finalizer)."""
+    batch = [events.popleft() for _ in range(len(events))]
+    if batch and not _send_remote(batch, settle=False):
+        EventCollector.record_events(batch)
 
 
 def _send_remote(batch: list[User], settle: bool) -> bool:

@@ -381,3 +381,17 @@ def test_bad_backend_options_say_what_they_must_be(options, error, text):
     with pytest.raises(error, match=text):
         SummarizerSupervisor.start_link(**options)
     assert not Process.whereis(TREE)
+
+
+def test_an_actor_refuses_batches_after_the_stops_last_flush() -> None:
+    # Ray orders calls per caller only: a producer's batch may reach the actor after
+    # the tree's last flush. It must be refused (the producer raises), never taken
+    # into a buffer nobody will read. The actor class is plain Python: no cluster.
+    from summarizer.ray_backend import CLOSED, CollectorActor
+
+    actor = CollectorActor(0, 3)
+    assert actor.add("p", 0, {"1": 2}, True) == actor.incarnation
+    data, accepted, _ = actor.close()
+    assert (data, accepted) == ({"1": 2}, 2)
+    assert actor.add("p", 1, {"1": 5}, True) == CLOSED
+    assert actor.stats()[:2] == (0, 2)

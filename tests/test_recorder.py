@@ -223,3 +223,37 @@ def test_events_left_in_a_recorder_at_interpreter_exit_are_flushed(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert sum(SQLiteSink(db).totals().values()) == events
+
+
+# -- found by review ---------------------------------------------------------------
+
+
+def test_a_recorder_dropped_without_close_sends_what_it_held(tree):
+    tree()
+    users = picks(5)
+
+    def produce() -> None:
+        rec = Recorder(batch=1_000, linger=60.0)  # nothing leaves on its own for a minute
+        for user in users:
+            rec.record(user)
+        # returns without close(): the recorder is dropped with 5 events in it
+
+    produce()
+    assert drain() == totals(users)
+    acc = SummarizerSupervisor.accounting()
+    assert (acc.accepted, acc.flushed, acc.pending, acc.balanced) == (5, 5, 0, True)
+
+
+def test_a_recorder_used_again_after_close_is_in_the_books_and_the_stop_again(tree):
+    memory = MemorySink()
+    sup = tree(sinks=[memory])
+    rec = Recorder(batch=1_000, linger=60.0)
+    rec.close()
+    users = picks(7)
+    for user in users:
+        rec.record(user)
+    acc = SummarizerSupervisor.accounting()
+    assert (acc.accepted, acc.pending) == (7, 7)  # counted while it holds them
+    Supervisor.stop(sup)  # the stop sends them
+    assert memory.totals() == totals(users)
+    rec.close()

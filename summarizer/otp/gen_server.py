@@ -545,9 +545,11 @@ def _receive_within(
     Return the callback's result; a Reply to a call comes back as NoReply (the
     caller has its answer). Return None if the process was killed meanwhile.
     """
-    while True:
+    forever = seconds > threading.TIMEOUT_MAX
+    deadline = time.monotonic() + (0.0 if forever else seconds)
+    while True:  # what is no message (get_state, a flushed DOWN) does not restart the clock
         try:
-            msg = get() if seconds > threading.TIMEOUT_MAX else get(True, seconds)
+            msg = get() if forever else get(True, max(0.0, deadline - time.monotonic()))
         except Empty:
             return server.handle_info("timeout", state)
         if not proc.alive:

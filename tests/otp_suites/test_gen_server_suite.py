@@ -6,6 +6,7 @@ Each test names its source: lib/stdlib/test/gen_server_SUITE.erl, case after the
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -215,4 +216,28 @@ def test_stop_raises_exit_error_with_the_terminate_crash() -> None:
 
     pid = Crashes.start_link()
     with pytest.raises(ExitError, match="in terminate"):
+        GenServer.stop(pid)
+
+
+def test_what_is_no_message_does_not_restart_a_result_timeout() -> None:
+    # A get_state (or a DOWN flushed by demonitor) is no message the server sees:
+    # in OTP it cannot delay "timeout", so polling the state must not either.
+    fired = threading.Event()
+
+    class Quiet(GenServer):
+        def init(self, arg: Any) -> Ok:
+            return Ok(None, timeout=0.2)
+
+        def handle_info(self, msg: Any, state: Any) -> NoReply:
+            if msg == "timeout":
+                fired.set()
+            return NoReply(state)
+
+    pid = Quiet.start_link()
+    try:
+        deadline = time.monotonic() + WAIT
+        while not fired.is_set() and time.monotonic() < deadline:
+            GenServer.get_state(pid)  # a round-trip a turn: far more often than every 0.2 s
+        assert fired.is_set(), "the polls kept restarting the timeout"
+    finally:
         GenServer.stop(pid)
